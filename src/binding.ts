@@ -1,0 +1,341 @@
+/**
+ * binding: loads the native addon (`tulip_native`, sources in src/native/) and gives it a type.
+ *
+ * This module is the only place that knows how the addon is found: node-gyp-build looks in
+ * `prebuilds/` and `build/Release` under the package root. The root is found by walking up from this
+ * file to the first directory holding `binding.gyp`, because this file runs both from `src/` (tsx) and
+ * compiled from `dist/src/`.
+ *
+ * Conventions of the native API (see src/native/util.h):
+ * - Bad arguments THROW: `TypeError` for the wrong kind of value, `RangeError` for a value out of its
+ *   domain (negative fd, fd >= FD_SETSIZE for select, a span outside its buffer, a port > 65535).
+ * - Failed system calls RETURN a negative errno (`-errno_codes.EAGAIN`, ...): on a non-blocking fd
+ *   EAGAIN and EINPROGRESS are normal, so they must be cheap. `-EINTR` is returned to the caller to
+ *   retry, except where a function says otherwise.
+ * - Every fd the addon creates is non-blocking and close-on-exec.
+ * - Hot paths (epoll_wait, poll, select, kevent, recv, send, writev) allocate nothing but the number
+ *   they return; results land in caller-owned typed arrays.
+ *
+ * This module must never do anything but load and type the addon: no wrappers, no policy.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** An IPv4 address `[host, port]` or an IPv6 address `[host, port, flowinfo, scope_id]`.
+ * Hosts are numeric literals ('' means any address; '<broadcast>' is INADDR_BROADCAST for IPv4).
+ * On input the IPv6 `flowinfo` and `scope_id` may be left out (default 0); on output they are always
+ * present. A zone suffix (`'fe80::1%eth0'`) is accepted on input. */
+export type InetAddress = [string, number] | [string, number, number, number];
+
+/** A socket address: an inet address, or for AF_UNIX a path string. A Linux abstract name starts with
+ * `'\0'`; an unnamed AF_UNIX socket reads back as `''`. */
+export type SockAddr = InetAddress | string;
+
+/** A failed getaddrinfo/getnameinfo: `error` is an EAI_* code; `errno` is set when error is EAI_SYSTEM
+ * (0 otherwise). */
+export interface GaiError {
+  error: number;
+  errno: number;
+}
+
+/** One getaddrinfo result: `[family, type, proto, canonname, addr]`; canonname is '' unless
+ * AI_CANONNAME was asked for (and then only on the first entry). */
+export type AddrInfo = [family: number, type: number, proto: number, canonname: string, addr: InetAddress];
+
+/** Numeric constants of this platform. Names absent on the platform are absent here (the optional ones
+ * below, and any others). */
+export interface NativeConstants {
+  readonly [name: string]: number | undefined;
+  // Selectors
+  readonly EPOLLIN?: number;
+  readonly EPOLLOUT?: number;
+  readonly EPOLLERR?: number;
+  readonly EPOLLHUP?: number;
+  readonly EPOLLRDHUP?: number;
+  readonly EPOLLPRI?: number;
+  readonly EPOLLET?: number;
+  readonly EPOLLONESHOT?: number;
+  readonly EPOLL_CTL_ADD?: number;
+  readonly EPOLL_CTL_DEL?: number;
+  readonly EPOLL_CTL_MOD?: number;
+  readonly EVFILT_READ?: number;
+  readonly EVFILT_WRITE?: number;
+  readonly EV_ADD?: number;
+  readonly EV_DELETE?: number;
+  readonly EV_ENABLE?: number;
+  readonly EV_DISABLE?: number;
+  readonly EV_ONESHOT?: number;
+  readonly EV_CLEAR?: number;
+  readonly EV_EOF?: number;
+  readonly EV_ERROR?: number;
+  readonly POLLIN: number;
+  readonly POLLOUT: number;
+  readonly POLLERR: number;
+  readonly POLLHUP: number;
+  readonly POLLNVAL: number;
+  readonly POLLPRI: number;
+  readonly FD_SETSIZE: number;
+  /** 1 when the epoll_* functions exist (Linux), else 0. */
+  readonly HAVE_EPOLL: number;
+  /** 1 when kqueue_create/kevent exist (macOS, BSDs), else 0. */
+  readonly HAVE_KQUEUE: number;
+  /** 1 when wakeup_create returns one eventfd (both numbers equal), 0 when it returns a pipe. */
+  readonly HAVE_EVENTFD: number;
+  /** The most buffers one writev call sends (1024); the rest need another call. */
+  readonly IOV_MAX: number;
+  // Sockets
+  readonly AF_INET: number;
+  readonly AF_INET6: number;
+  readonly AF_UNIX: number;
+  readonly AF_UNSPEC: number;
+  readonly SOCK_STREAM: number;
+  readonly SOCK_DGRAM: number;
+  readonly SOCK_RAW: number;
+  readonly IPPROTO_IP: number;
+  readonly IPPROTO_IPV6: number;
+  readonly IPPROTO_TCP: number;
+  readonly IPPROTO_UDP: number;
+  readonly SOMAXCONN: number;
+  readonly SOL_SOCKET: number;
+  readonly SO_REUSEADDR: number;
+  readonly SO_REUSEPORT?: number;
+  readonly SO_ERROR: number;
+  readonly SO_KEEPALIVE: number;
+  readonly SO_BROADCAST: number;
+  readonly SO_RCVBUF: number;
+  readonly SO_SNDBUF: number;
+  readonly SO_TYPE: number;
+  readonly SO_LINGER: number;
+  readonly SO_RCVLOWAT: number;
+  readonly SO_SNDLOWAT: number;
+  readonly TCP_NODELAY: number;
+  readonly TCP_KEEPIDLE?: number;
+  readonly TCP_KEEPINTVL?: number;
+  readonly TCP_KEEPCNT?: number;
+  readonly IPV6_V6ONLY: number;
+  readonly SHUT_RD: number;
+  readonly SHUT_WR: number;
+  readonly SHUT_RDWR: number;
+  readonly MSG_PEEK: number;
+  readonly MSG_DONTWAIT: number;
+  readonly MSG_NOSIGNAL?: number;
+  readonly MSG_OOB: number;
+  readonly MSG_WAITALL: number;
+  // getaddrinfo / getnameinfo
+  readonly AI_PASSIVE: number;
+  readonly AI_CANONNAME: number;
+  readonly AI_NUMERICHOST: number;
+  readonly AI_NUMERICSERV: number;
+  readonly AI_V4MAPPED: number;
+  readonly AI_ALL: number;
+  readonly AI_ADDRCONFIG: number;
+  readonly NI_NUMERICHOST: number;
+  readonly NI_NUMERICSERV: number;
+  readonly NI_NAMEREQD: number;
+  readonly NI_DGRAM: number;
+  readonly NI_NOFQDN: number;
+  readonly NI_MAXHOST: number;
+  readonly NI_MAXSERV: number;
+  readonly EAI_ADDRFAMILY?: number;
+  readonly EAI_AGAIN: number;
+  readonly EAI_BADFLAGS: number;
+  readonly EAI_FAIL: number;
+  readonly EAI_FAMILY: number;
+  readonly EAI_MEMORY: number;
+  readonly EAI_NODATA?: number;
+  readonly EAI_NONAME: number;
+  readonly EAI_SERVICE: number;
+  readonly EAI_SOCKTYPE: number;
+  readonly EAI_SYSTEM: number;
+  readonly EAI_OVERFLOW?: number;
+}
+
+/** errno names of this platform -> numbers. The ones every supported platform has are typed as
+ * present; look others up with `errno_codes['ENOTSUP'] ?? ...`. */
+export interface ErrnoCodes {
+  readonly [name: string]: number | undefined;
+  readonly EPERM: number;
+  readonly ENOENT: number;
+  readonly ESRCH: number;
+  readonly EINTR: number;
+  readonly EIO: number;
+  readonly EBADF: number;
+  readonly ECHILD: number;
+  readonly EAGAIN: number;
+  readonly EWOULDBLOCK: number;
+  readonly ENOMEM: number;
+  readonly EACCES: number;
+  readonly EFAULT: number;
+  readonly EEXIST: number;
+  readonly ENOTDIR: number;
+  readonly EISDIR: number;
+  readonly EINVAL: number;
+  readonly ENFILE: number;
+  readonly EMFILE: number;
+  readonly ENOSPC: number;
+  readonly ESPIPE: number;
+  readonly EROFS: number;
+  readonly EPIPE: number;
+  readonly ERANGE: number;
+  readonly ENOSYS: number;
+  readonly EINPROGRESS: number;
+  readonly EALREADY: number;
+  readonly ENOTSOCK: number;
+  readonly EDESTADDRREQ: number;
+  readonly EMSGSIZE: number;
+  readonly EPROTOTYPE: number;
+  readonly ENOPROTOOPT: number;
+  readonly EPROTONOSUPPORT: number;
+  readonly EOPNOTSUPP: number;
+  readonly EAFNOSUPPORT: number;
+  readonly EADDRINUSE: number;
+  readonly EADDRNOTAVAIL: number;
+  readonly ENETDOWN: number;
+  readonly ENETUNREACH: number;
+  readonly ECONNABORTED: number;
+  readonly ECONNRESET: number;
+  readonly ENOBUFS: number;
+  readonly EISCONN: number;
+  readonly ENOTCONN: number;
+  readonly ESHUTDOWN: number;
+  readonly ETIMEDOUT: number;
+  readonly ECONNREFUSED: number;
+  readonly EHOSTDOWN: number;
+  readonly EHOSTUNREACH: number;
+}
+
+/** The addon's functions. "→ n | -errno" means: a non-negative result, or a negative errno. */
+export interface NativeBinding {
+  readonly constants: NativeConstants;
+  readonly errno_codes: ErrnoCodes;
+  /** The message for an errno value (positive). Thread-safe. */
+  strerror(errno: number): string;
+  /** The message for an EAI_* code. */
+  gai_strerror(code: number): string;
+
+  // ---- fds ----
+  /** → 0 | -errno. Never retried on EINTR, and EINTR reports 0: the fd is released either way, and a
+   * retry could close a number another thread has just reused. */
+  close(fd: number): number;
+  /** A non-blocking, close-on-exec pipe: → [readfd, writefd] | -errno. */
+  pipe(): [number, number] | number;
+  /** Reads into buf[offset, offset+length): → bytes read (0 = EOF) | -errno. */
+  read(fd: number, buf: Uint8Array, offset: number, length: number): number;
+  /** Writes buf[offset, offset+length): → bytes written | -errno. */
+  write(fd: number, buf: Uint8Array, offset: number, length: number): number;
+  /** → 0 | -errno. */
+  set_nonblocking(fd: number, flag: boolean): number;
+  /** → 0 | -errno. */
+  set_cloexec(fd: number): number;
+  /** The loop's wake-up channel: → [readfd, writefd] | -errno. On Linux one eventfd (both numbers the
+   * same: close it once); elsewhere a pipe. */
+  wakeup_create(): [number, number] | number;
+  /** Makes readfd readable; safe from any thread. A full channel counts as success. → 0 | -errno. */
+  wakeup_signal(writefd: number): number;
+  /** Consumes every pending wake-up. → 0 | -errno. */
+  wakeup_drain(readfd: number): number;
+  /** A close-on-exec copy of fd (lowest free number): → newfd | -errno. */
+  dup(fd: number): number;
+  /** A close-on-exec copy of fd at exactly `target` (closing what was there): → target | -errno. */
+  dup2(fd: number, target: number): number;
+  /** Whether fd is an open descriptor (for leak checks in tests). */
+  fd_is_open(fd: number): boolean;
+
+  // ---- selectors ----
+  /** Linux. → epfd | -errno. */
+  epoll_create?(): number;
+  /** Linux. op is EPOLL_CTL_*; events an EPOLL* mask (signed or unsigned 32-bit). → 0 | -errno. */
+  epoll_ctl?(epfd: number, op: number, fd: number, events: number): number;
+  /** Linux. Waits for at most floor(out.length / 2) events and writes pairs out[2i] = fd,
+   * out[2i+1] = events. timeout_ms: -1 blocks, otherwise >= 0 (fractions round up).
+   * → number of pairs | -errno (-EINTR: recompute the timeout and wait again). */
+  epoll_wait?(epfd: number, out: Int32Array, timeout_ms: number): number;
+  /** fds holds nfds pairs [fd, events (POLL* mask)]. Writes [fd, revents] for each ready entry into
+   * out (at most floor(out.length / 2); the rest are reported by the next call).
+   * → number of pairs | -errno. */
+  poll(fds: Int32Array, nfds: number, out: Int32Array, timeout_ms: number): number;
+  /** Watches rfds[0..nr) for reading and wfds[0..nw) for writing (every fd < FD_SETSIZE, else
+   * RangeError). Writes one [fd, mask] pair per ready fd (mask 1 = readable, 2 = writable, 3 = both);
+   * out must hold 2 * (nr + nw) ints. → number of pairs | -errno. */
+  select(rfds: Int32Array, nr: number, wfds: Int32Array, nw: number, out: Int32Array, timeout_ms: number): number;
+  /** macOS/BSD. → kq | -errno. */
+  kqueue_create?(): number;
+  /** macOS/BSD. Applies nchanges triples [fd, filter, flags] from changes, then waits; writes triples
+   * [fd, filter, flags] into out (at most floor(out.length / 3)). → number of triples | -errno. */
+  kevent?(kq: number, changes: Int32Array, nchanges: number, out: Int32Array, timeout_ms: number): number;
+
+  // ---- sockets ----
+  /** → fd | -errno (non-blocking, close-on-exec). */
+  socket(family: number, type: number, proto: number): number;
+  /** → [fd, fd] | -errno. */
+  socketpair(family: number, type: number, proto: number): [number, number] | number;
+  /** → 0 | -errno (-EAFNOSUPPORT for a family this binding cannot encode). */
+  bind(fd: number, family: number, addr: SockAddr): number;
+  /** → 0 | -errno; -EINPROGRESS is the normal answer: wait for writability, then read SO_ERROR. */
+  connect(fd: number, family: number, addr: SockAddr): number;
+  /** → 0 | -errno. */
+  listen(fd: number, backlog: number): number;
+  /** → [newfd, peer address] | -errno; the new fd is non-blocking and close-on-exec. The address is
+   * null only for a family this binding does not decode. */
+  accept(fd: number): [number, SockAddr | null] | number;
+  /** → bytes received (0 = EOF) | -errno. */
+  recv(fd: number, buf: Uint8Array, offset: number, length: number, flags: number): number;
+  /** Always with MSG_NOSIGNAL (a closed peer gives -EPIPE, not SIGPIPE). → bytes sent | -errno. */
+  send(fd: number, buf: Uint8Array, offset: number, length: number, flags: number): number;
+  /** Sends bufs[0..count) in one call (bufs[0] from first_offset), at most IOV_MAX buffers (the rest
+   * are left for the next call). sendmsg(MSG_NOSIGNAL) on sockets, writev(2) on other fds.
+   * → bytes written | -errno. */
+  writev(fd: number, bufs: readonly Uint8Array[], count: number, first_offset: number): number;
+  /** → bytes sent | -errno. */
+  sendto(fd: number, buf: Uint8Array, offset: number, length: number, flags: number, family: number, addr: SockAddr): number;
+  /** → [bytes, sender] | -errno; the sender is null when the peer is unnamed (e.g. a socketpair). */
+  recvfrom(fd: number, buf: Uint8Array, offset: number, length: number, flags: number): [number, SockAddr | null] | number;
+  /** how is SHUT_RD / SHUT_WR / SHUT_RDWR. → 0 | -errno. */
+  shutdown(fd: number, how: number): number;
+  /** → the local address | -errno (null only for a family this binding does not decode). */
+  getsockname(fd: number): SockAddr | null | number;
+  /** → the peer address | -errno (-ENOTCONN when not connected). */
+  getpeername(fd: number): SockAddr | null | number;
+  /** → the socket's address family | -errno (-ENOTSOCK for a non-socket). */
+  getsockfamily(fd: number): number;
+  /** → SO_TYPE (SOCK_STREAM, SOCK_DGRAM, ...) | -errno. */
+  getsocktype(fd: number): number;
+  /** A number is passed as a C int; bytes as they are (e.g. a struct linger). → 0 | -errno. */
+  setsockopt(fd: number, level: number, optname: number, value: number | Uint8Array): number;
+  /** Without buflen: → the option as a C int | -errno. */
+  getsockopt(fd: number, level: number, optname: number): number;
+  /** With buflen (1..1024): → a Buffer of the size the kernel returned | -errno. */
+  getsockopt(fd: number, level: number, optname: number, buflen: number): Buffer | number;
+
+  // ---- name resolution (blocking: call from a worker thread) ----
+  /** host null/port null as in C. Only AF_INET/AF_INET6 results are returned.
+   * → entries | {error, errno}. */
+  getaddrinfo(
+    host: string | null,
+    port: string | number | null,
+    family: number,
+    type: number,
+    proto: number,
+    flags: number,
+  ): AddrInfo[] | GaiError;
+  /** → [host, service] | {error, errno}. */
+  getnameinfo(family: number, addr: InetAddress, flags: number): [string, string] | GaiError;
+}
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'binding.gyp'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('tulip-ts: cannot find the package root (no binding.gyp above ' + fileURLToPath(import.meta.url) + ')');
+    dir = up;
+  }
+}
+
+const require = createRequire(import.meta.url);
+const nodeGypBuild = require('node-gyp-build') as (root: string) => unknown;
+
+/** The native addon, loaded once per thread. */
+export const binding: NativeBinding = nodeGypBuild(packageRoot()) as NativeBinding;

@@ -1,0 +1,242 @@
+/**
+ * The event loop's contract (Tulip's `events.py`): `Handle` and `TimerHandle`, the `AbstractEventLoop`
+ * that every loop implements (and that documents the PEP's methods), and the policy functions that give
+ * each thread its current loop.
+ *
+ * This module defines no loop of its own: the concrete default loop registers itself through
+ * `_set_default_loop_factory` when `selector_events` is imported, which keeps the import graph acyclic.
+ */
+import { dirname, join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
+import { NotImplementedError, RuntimeError } from './errors.js';
+import { logger } from './log.js';
+import type { Future } from './futures.js';
+import type { Coroutine } from './futures.js';
+import type { Task } from './tasks.js';
+
+/** What a callback looks like: any function, called with the arguments given when it was scheduled. */
+export type Callback<A extends unknown[] = any[]> = (...args: A) => unknown;
+
+const src_dir = dirname(fileURLToPath(import.meta.url));
+const internal_dirs = [src_dir + sep, join(src_dir, '..', 'coroutines') + sep];
+
+/**
+ * Debug aid: the stack of the caller that created something (a handle, a task, a coroutine), without
+ * tulip-ts' own frames. Only called in debug mode: capturing a stack costs microseconds.
+ */
+export function _capture_stack(): string | undefined {
+  const stack = new Error().stack;
+  if (stack === undefined) return undefined;
+  const frames = stack.split('\n').slice(1);
+  const user = frames.filter((f) => !internal_dirs.some((d) => f.includes(d)));
+  return (user.length > 0 ? user : frames).join('\n');
+}
+
+function describe_callback(cb: Function): string {
+  return cb.name ? `${cb.name}()` : '<anonymous function>';
+}
+
+/** A callback registration: returned by `call_soon` and friends, and cancellable until it runs. */
+export class Handle {
+  /** @internal */ _callback: Callback;
+  /** @internal */ _args: unknown[];
+  /** @internal */ _cancelled = false;
+  /** @internal */ _loop: AbstractEventLoop | null;
+  /** Where the handle was created (debug mode only). */
+  _source_traceback: string | undefined = undefined;
+
+  constructor(callback: Callback, args: unknown[], loop: AbstractEventLoop | null = null) {
+    this._callback = callback;
+    this._args = args;
+    this._loop = loop;
+  }
+
+  get callback(): Callback {
+    return this._callback;
+  }
+  get args(): readonly unknown[] {
+    return this._args;
+  }
+  /** True once `cancel()` was called (a read-only attribute in the seed PEP, not a method). */
+  get cancelled(): boolean {
+    return this._cancelled;
+  }
+
+  cancel(): void {
+    this._cancelled = true;
+  }
+
+  /** Runs the callback; an exception is logged (with the creation site in debug mode), never propagated. */
+  _run(): void {
+    try {
+      const args = this._args;
+      if (args.length === 0) this._callback();
+      else this._callback(...args);
+    } catch (e) {
+      let message = `Exception in callback ${describe_callback(this._callback)}`;
+      if (this._source_traceback) message += `\nhandle created at:\n${this._source_traceback}`;
+      logger.error(message, e);
+    }
+  }
+
+  toString(): string {
+    return `Handle(${describe_callback(this._callback)}${this._cancelled ? ', cancelled' : ''})`;
+  }
+}
+
+/** A handle with a due time; it lives in the loop's timer heap until it fires or is cancelled. */
+export class TimerHandle extends Handle {
+  /** @internal due time, loop.time() seconds */ _when: number;
+  /** @internal FIFO tie-breaker */ _seq: number;
+  /** @internal true while in the heap */ _scheduled = false;
+
+  constructor(when: number, seq: number, callback: Callback, args: unknown[], loop: AbstractEventLoop | null = null) {
+    super(callback, args, loop);
+    this._when = when;
+    this._seq = seq;
+  }
+
+  /** When the callback is due, in `loop.time()` seconds. */
+  get when(): number {
+    return this._when;
+  }
+
+  override cancel(): void {
+    if (this._cancelled) return;
+    this._cancelled = true;
+    // Let the loop count dead timers so it can compact its heap; no search happens here.
+    if (this._scheduled && this._loop !== null) this._loop._timer_handle_cancelled(this);
+  }
+
+  override toString(): string {
+    return `TimerHandle(when=${this._when.toFixed(3)}, ${describe_callback(this._callback)}${this._cancelled ? ', cancelled' : ''})`;
+  }
+}
+
+function not_implemented(name: string): never {
+  throw new NotImplementedError(`${name}() is not implemented by this event loop`);
+}
+
+/**
+ * The interface of every event loop, with the PEP's method names. Methods a loop does not support throw
+ * `NotImplementedError`. The coroutine layer (`coroutines/`) sees loops only through this class.
+ */
+export abstract class AbstractEventLoop {
+  // Running and stopping.
+  abstract run_forever(): void;
+  abstract run_until_complete<T>(future: Future<T> | Coroutine<T>, timeout?: number | null): T;
+  abstract stop(): void;
+  abstract is_running(): boolean;
+  abstract close(): void;
+  abstract is_closed(): boolean;
+
+  // Time and callbacks.
+  abstract time(): number;
+  abstract call_soon<A extends unknown[]>(callback: Callback<A>, ...args: A): Handle;
+  abstract call_later<A extends unknown[]>(delay: number, callback: Callback<A>, ...args: A): TimerHandle;
+  abstract call_at<A extends unknown[]>(when: number, callback: Callback<A>, ...args: A): TimerHandle;
+  abstract call_repeatedly<A extends unknown[]>(interval: number, callback: Callback<A>, ...args: A): TimerHandle;
+  abstract call_soon_threadsafe<A extends unknown[]>(callback: Callback<A>, ...args: A): Handle;
+  abstract create_task<T>(coro: Coroutine<T>): Task<T>;
+
+  // Debugging.
+  abstract set_debug(enabled: boolean): void;
+  abstract get_debug(): boolean;
+
+  /** @internal The heap's bookkeeping hook for TimerHandle.cancel(). */
+  abstract _timer_handle_cancelled(handle: TimerHandle): void;
+
+  // I/O callbacks (selector loops).
+  add_reader<A extends unknown[]>(fd: FileDescriptorLike, callback: Callback<A>, ...args: A): Handle {
+    return not_implemented('add_reader');
+  }
+  remove_reader(fd: FileDescriptorLike): boolean {
+    return not_implemented('remove_reader');
+  }
+  add_writer<A extends unknown[]>(fd: FileDescriptorLike, callback: Callback<A>, ...args: A): Handle {
+    return not_implemented('add_writer');
+  }
+  remove_writer(fd: FileDescriptorLike): boolean {
+    return not_implemented('remove_writer');
+  }
+}
+
+/** A file descriptor, or an object that wraps one (a socket, a pipe end). */
+export type FileDescriptorLike = number | { fileno(): number };
+
+// ---- Policy -------------------------------------------------------------------------------------------
+
+/** What a policy object must provide (the PEP's three functions). */
+export interface AbstractEventLoopPolicy {
+  get_event_loop(): AbstractEventLoop;
+  set_event_loop(loop: AbstractEventLoop | null): void;
+  new_event_loop(): AbstractEventLoop;
+}
+
+let default_loop_factory: (() => AbstractEventLoop) | null = null;
+
+/** @internal Called by selector_events.ts to name the loop class the default policy creates. */
+export function _set_default_loop_factory(factory: () => AbstractEventLoop): void {
+  default_loop_factory = factory;
+}
+
+/**
+ * The default policy: one current loop per thread, created lazily by `get_event_loop()` in the main thread
+ * only; in a worker thread a loop must be set explicitly (as the PEP says for non-main threads).
+ */
+export class DefaultEventLoopPolicy implements AbstractEventLoopPolicy {
+  private _loop: AbstractEventLoop | null = null;
+
+  get_event_loop(): AbstractEventLoop {
+    if (this._loop === null) {
+      if (!isMainThread) {
+        throw new RuntimeError(
+          'There is no current event loop in this worker thread; create one with new_event_loop() and set it with set_event_loop()',
+        );
+      }
+      this._loop = this.new_event_loop();
+    }
+    return this._loop;
+  }
+
+  set_event_loop(loop: AbstractEventLoop | null): void {
+    if (loop !== null && !(loop instanceof AbstractEventLoop)) {
+      throw new TypeError('set_event_loop() takes an event loop or null');
+    }
+    // The PEP: after set_event_loop(null) in the main thread, get_event_loop() creates a new loop again.
+    this._loop = loop;
+  }
+
+  new_event_loop(): AbstractEventLoop {
+    if (default_loop_factory === null) throw new RuntimeError('no default event loop class is registered');
+    return default_loop_factory();
+  }
+}
+
+let policy: AbstractEventLoopPolicy | null = null;
+
+export function get_event_loop_policy(): AbstractEventLoopPolicy {
+  if (policy === null) policy = new DefaultEventLoopPolicy();
+  return policy;
+}
+
+/** Sets the policy; `null` restores a fresh `DefaultEventLoopPolicy`. */
+export function set_event_loop_policy(p: AbstractEventLoopPolicy | null): void {
+  if (p !== null && (typeof p.get_event_loop !== 'function' || typeof p.set_event_loop !== 'function' || typeof p.new_event_loop !== 'function')) {
+    throw new TypeError('an event loop policy needs get_event_loop(), set_event_loop() and new_event_loop()');
+  }
+  policy = p;
+}
+
+export function get_event_loop(): AbstractEventLoop {
+  return get_event_loop_policy().get_event_loop();
+}
+
+export function set_event_loop(loop: AbstractEventLoop | null): void {
+  get_event_loop_policy().set_event_loop(loop);
+}
+
+export function new_event_loop(): AbstractEventLoop {
+  return get_event_loop_policy().new_event_loop();
+}

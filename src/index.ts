@@ -1,0 +1,34 @@
+/**
+ * tulip-ts: PEP 3156 (Tulip) in TypeScript. The public face: every public name, re-exported, nothing else.
+ */
+export {
+  AbstractEventLoop, DefaultEventLoopPolicy, Handle, TimerHandle,
+  get_event_loop, get_event_loop_policy, new_event_loop, set_event_loop, set_event_loop_policy,
+  type AbstractEventLoopPolicy, type Callback, type FileDescriptorLike,
+} from './events.js';
+export {
+  CancelledError, Future, InvalidStateError, isfuture,
+  type Coroutine, type FutureOptions, type Suspend,
+} from './futures.js';
+export {
+  Task, coroutine, ensure_future, ensure_future as async, iscoroutine, iscoroutinefunction, task,
+  type Awaitable, type TaskOptions,
+} from './tasks.js';
+export { BaseEventLoop } from './base_events.js';
+export { SelectorEventLoop } from './selector_events.js';
+export {
+  BaseSelector, DefaultSelector, EpollSelector, KqueueSelector, PollSelector, SelectSelector,
+  EVENT_READ, EVENT_WRITE, available_selectors, type SelectorKey,
+} from './selectors.js';
+export { TestLoop, type TestLoopOptions } from './test_utils.js';
+export {
+  BlockingIOError, BrokenPipeError, ChildProcessError, ConnectionAbortedError, ConnectionError,
+  ConnectionRefusedError, ConnectionResetError, FileExistsError, FileNotFoundError, InterruptedError,
+  IsADirectoryError, KeyError, NotADirectoryError, NotImplementedError, OSError, PermissionError,
+  ProcessLookupError, RuntimeError, TimeoutError, errno, errorcode,
+} from './errors.js';
+export { logger, Logger, type LogLevel, type LogRecord } from './log.js';
+export {
+  ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, gather, sleep, wait, wait_for,
+  type AsCompletedOptions, type GatherOptions, type ReturnWhen, type WaitOptions,
+} from '../coroutines/waiting.js';

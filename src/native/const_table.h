@@ -1,0 +1,398 @@
+/*
+ * const_table.h: the numeric constants exported as binding.constants, as an X-macro list.
+ *
+ * Why #ifdef each one: the values (and whether they exist at all) differ between Linux, macOS and the
+ * BSDs; TypeScript reads them from here and never hard-codes a number. glibc defines most of these as
+ * enum members plus a same-named #define, so #ifdef still sees them. Include with TL_CONST(name) defined.
+ */
+/* selectors (epoll: Linux) */
+#ifdef EPOLLIN
+TL_CONST(EPOLLIN)
+#endif
+#ifdef EPOLLOUT
+TL_CONST(EPOLLOUT)
+#endif
+#ifdef EPOLLERR
+TL_CONST(EPOLLERR)
+#endif
+#ifdef EPOLLHUP
+TL_CONST(EPOLLHUP)
+#endif
+#ifdef EPOLLRDHUP
+TL_CONST(EPOLLRDHUP)
+#endif
+#ifdef EPOLLPRI
+TL_CONST(EPOLLPRI)
+#endif
+#ifdef EPOLLET
+TL_CONST(EPOLLET)
+#endif
+#ifdef EPOLLONESHOT
+TL_CONST(EPOLLONESHOT)
+#endif
+#ifdef EPOLLEXCLUSIVE
+TL_CONST(EPOLLEXCLUSIVE)
+#endif
+#ifdef EPOLL_CTL_ADD
+TL_CONST(EPOLL_CTL_ADD)
+#endif
+#ifdef EPOLL_CTL_DEL
+TL_CONST(EPOLL_CTL_DEL)
+#endif
+#ifdef EPOLL_CTL_MOD
+TL_CONST(EPOLL_CTL_MOD)
+#endif
+/* poll / select */
+#ifdef POLLIN
+TL_CONST(POLLIN)
+#endif
+#ifdef POLLOUT
+TL_CONST(POLLOUT)
+#endif
+#ifdef POLLERR
+TL_CONST(POLLERR)
+#endif
+#ifdef POLLHUP
+TL_CONST(POLLHUP)
+#endif
+#ifdef POLLNVAL
+TL_CONST(POLLNVAL)
+#endif
+#ifdef POLLPRI
+TL_CONST(POLLPRI)
+#endif
+#ifdef POLLRDHUP
+TL_CONST(POLLRDHUP)
+#endif
+#ifdef FD_SETSIZE
+TL_CONST(FD_SETSIZE)
+#endif
+/* socket families, types, protocols */
+#ifdef AF_INET
+TL_CONST(AF_INET)
+#endif
+#ifdef AF_INET6
+TL_CONST(AF_INET6)
+#endif
+#ifdef AF_UNIX
+TL_CONST(AF_UNIX)
+#endif
+#ifdef AF_UNSPEC
+TL_CONST(AF_UNSPEC)
+#endif
+#ifdef SOCK_STREAM
+TL_CONST(SOCK_STREAM)
+#endif
+#ifdef SOCK_DGRAM
+TL_CONST(SOCK_DGRAM)
+#endif
+#ifdef SOCK_RAW
+TL_CONST(SOCK_RAW)
+#endif
+#ifdef SOCK_SEQPACKET
+TL_CONST(SOCK_SEQPACKET)
+#endif
+#ifdef IPPROTO_IP
+TL_CONST(IPPROTO_IP)
+#endif
+#ifdef IPPROTO_IPV6
+TL_CONST(IPPROTO_IPV6)
+#endif
+#ifdef IPPROTO_TCP
+TL_CONST(IPPROTO_TCP)
+#endif
+#ifdef IPPROTO_UDP
+TL_CONST(IPPROTO_UDP)
+#endif
+#ifdef IPPROTO_ICMP
+TL_CONST(IPPROTO_ICMP)
+#endif
+#ifdef IPPROTO_ICMPV6
+TL_CONST(IPPROTO_ICMPV6)
+#endif
+#ifdef SOMAXCONN
+TL_CONST(SOMAXCONN)
+#endif
+/* socket options */
+#ifdef SOL_SOCKET
+TL_CONST(SOL_SOCKET)
+#endif
+#ifdef SO_REUSEADDR
+TL_CONST(SO_REUSEADDR)
+#endif
+#ifdef SO_REUSEPORT
+TL_CONST(SO_REUSEPORT)
+#endif
+#ifdef SO_ERROR
+TL_CONST(SO_ERROR)
+#endif
+#ifdef SO_KEEPALIVE
+TL_CONST(SO_KEEPALIVE)
+#endif
+#ifdef SO_BROADCAST
+TL_CONST(SO_BROADCAST)
+#endif
+#ifdef SO_RCVBUF
+TL_CONST(SO_RCVBUF)
+#endif
+#ifdef SO_SNDBUF
+TL_CONST(SO_SNDBUF)
+#endif
+#ifdef SO_TYPE
+TL_CONST(SO_TYPE)
+#endif
+#ifdef SO_LINGER
+TL_CONST(SO_LINGER)
+#endif
+#ifdef SO_RCVLOWAT
+TL_CONST(SO_RCVLOWAT)
+#endif
+#ifdef SO_SNDLOWAT
+TL_CONST(SO_SNDLOWAT)
+#endif
+#ifdef SO_RCVTIMEO
+TL_CONST(SO_RCVTIMEO)
+#endif
+#ifdef SO_SNDTIMEO
+TL_CONST(SO_SNDTIMEO)
+#endif
+#ifdef SO_ACCEPTCONN
+TL_CONST(SO_ACCEPTCONN)
+#endif
+#ifdef SO_OOBINLINE
+TL_CONST(SO_OOBINLINE)
+#endif
+#ifdef SO_DOMAIN
+TL_CONST(SO_DOMAIN)
+#endif
+#ifdef SO_PROTOCOL
+TL_CONST(SO_PROTOCOL)
+#endif
+#ifdef SO_PEERCRED
+TL_CONST(SO_PEERCRED)
+#endif
+#ifdef SO_NOSIGPIPE
+TL_CONST(SO_NOSIGPIPE)
+#endif
+#ifdef TCP_NODELAY
+TL_CONST(TCP_NODELAY)
+#endif
+#ifdef TCP_KEEPIDLE
+TL_CONST(TCP_KEEPIDLE)
+#endif
+#ifdef TCP_KEEPALIVE
+TL_CONST(TCP_KEEPALIVE)
+#endif
+#ifdef TCP_KEEPINTVL
+TL_CONST(TCP_KEEPINTVL)
+#endif
+#ifdef TCP_KEEPCNT
+TL_CONST(TCP_KEEPCNT)
+#endif
+#ifdef TCP_MAXSEG
+TL_CONST(TCP_MAXSEG)
+#endif
+#ifdef TCP_QUICKACK
+TL_CONST(TCP_QUICKACK)
+#endif
+#ifdef TCP_FASTOPEN
+TL_CONST(TCP_FASTOPEN)
+#endif
+#ifdef TCP_NOTSENT_LOWAT
+TL_CONST(TCP_NOTSENT_LOWAT)
+#endif
+#ifdef IP_TOS
+TL_CONST(IP_TOS)
+#endif
+#ifdef IP_TTL
+TL_CONST(IP_TTL)
+#endif
+#ifdef IP_MULTICAST_TTL
+TL_CONST(IP_MULTICAST_TTL)
+#endif
+#ifdef IP_MULTICAST_LOOP
+TL_CONST(IP_MULTICAST_LOOP)
+#endif
+#ifdef IP_MULTICAST_IF
+TL_CONST(IP_MULTICAST_IF)
+#endif
+#ifdef IP_ADD_MEMBERSHIP
+TL_CONST(IP_ADD_MEMBERSHIP)
+#endif
+#ifdef IP_DROP_MEMBERSHIP
+TL_CONST(IP_DROP_MEMBERSHIP)
+#endif
+#ifdef IPV6_V6ONLY
+TL_CONST(IPV6_V6ONLY)
+#endif
+#ifdef IPV6_UNICAST_HOPS
+TL_CONST(IPV6_UNICAST_HOPS)
+#endif
+#ifdef IPV6_MULTICAST_HOPS
+TL_CONST(IPV6_MULTICAST_HOPS)
+#endif
+#ifdef IPV6_MULTICAST_LOOP
+TL_CONST(IPV6_MULTICAST_LOOP)
+#endif
+#ifdef IPV6_MULTICAST_IF
+TL_CONST(IPV6_MULTICAST_IF)
+#endif
+#ifdef IPV6_JOIN_GROUP
+TL_CONST(IPV6_JOIN_GROUP)
+#endif
+#ifdef IPV6_LEAVE_GROUP
+TL_CONST(IPV6_LEAVE_GROUP)
+#endif
+/* getaddrinfo / getnameinfo */
+#ifdef AI_PASSIVE
+TL_CONST(AI_PASSIVE)
+#endif
+#ifdef AI_CANONNAME
+TL_CONST(AI_CANONNAME)
+#endif
+#ifdef AI_NUMERICHOST
+TL_CONST(AI_NUMERICHOST)
+#endif
+#ifdef AI_NUMERICSERV
+TL_CONST(AI_NUMERICSERV)
+#endif
+#ifdef AI_V4MAPPED
+TL_CONST(AI_V4MAPPED)
+#endif
+#ifdef AI_ALL
+TL_CONST(AI_ALL)
+#endif
+#ifdef AI_ADDRCONFIG
+TL_CONST(AI_ADDRCONFIG)
+#endif
+#ifdef AI_DEFAULT
+TL_CONST(AI_DEFAULT)
+#endif
+#ifdef AI_MASK
+TL_CONST(AI_MASK)
+#endif
+#ifdef NI_NUMERICHOST
+TL_CONST(NI_NUMERICHOST)
+#endif
+#ifdef NI_NUMERICSERV
+TL_CONST(NI_NUMERICSERV)
+#endif
+#ifdef NI_NAMEREQD
+TL_CONST(NI_NAMEREQD)
+#endif
+#ifdef NI_DGRAM
+TL_CONST(NI_DGRAM)
+#endif
+#ifdef NI_NOFQDN
+TL_CONST(NI_NOFQDN)
+#endif
+#ifdef NI_MAXHOST
+TL_CONST(NI_MAXHOST)
+#endif
+#ifdef NI_MAXSERV
+TL_CONST(NI_MAXSERV)
+#endif
+/* getaddrinfo error codes */
+#ifdef EAI_ADDRFAMILY
+TL_CONST(EAI_ADDRFAMILY)
+#endif
+#ifdef EAI_AGAIN
+TL_CONST(EAI_AGAIN)
+#endif
+#ifdef EAI_BADFLAGS
+TL_CONST(EAI_BADFLAGS)
+#endif
+#ifdef EAI_BADHINTS
+TL_CONST(EAI_BADHINTS)
+#endif
+#ifdef EAI_FAIL
+TL_CONST(EAI_FAIL)
+#endif
+#ifdef EAI_FAMILY
+TL_CONST(EAI_FAMILY)
+#endif
+#ifdef EAI_MEMORY
+TL_CONST(EAI_MEMORY)
+#endif
+#ifdef EAI_NODATA
+TL_CONST(EAI_NODATA)
+#endif
+#ifdef EAI_NONAME
+TL_CONST(EAI_NONAME)
+#endif
+#ifdef EAI_OVERFLOW
+TL_CONST(EAI_OVERFLOW)
+#endif
+#ifdef EAI_PROTOCOL
+TL_CONST(EAI_PROTOCOL)
+#endif
+#ifdef EAI_SERVICE
+TL_CONST(EAI_SERVICE)
+#endif
+#ifdef EAI_SOCKTYPE
+TL_CONST(EAI_SOCKTYPE)
+#endif
+#ifdef EAI_SYSTEM
+TL_CONST(EAI_SYSTEM)
+#endif
+#ifdef EAI_INPROGRESS
+TL_CONST(EAI_INPROGRESS)
+#endif
+#ifdef EAI_CANCELED
+TL_CONST(EAI_CANCELED)
+#endif
+#ifdef EAI_NOTCANCELED
+TL_CONST(EAI_NOTCANCELED)
+#endif
+#ifdef EAI_ALLDONE
+TL_CONST(EAI_ALLDONE)
+#endif
+#ifdef EAI_INTR
+TL_CONST(EAI_INTR)
+#endif
+#ifdef EAI_IDN_ENCODE
+TL_CONST(EAI_IDN_ENCODE)
+#endif
+#ifdef EAI_MAX
+TL_CONST(EAI_MAX)
+#endif
+/* shutdown / send / recv flags */
+#ifdef SHUT_RD
+TL_CONST(SHUT_RD)
+#endif
+#ifdef SHUT_WR
+TL_CONST(SHUT_WR)
+#endif
+#ifdef SHUT_RDWR
+TL_CONST(SHUT_RDWR)
+#endif
+#ifdef MSG_PEEK
+TL_CONST(MSG_PEEK)
+#endif
+#ifdef MSG_DONTWAIT
+TL_CONST(MSG_DONTWAIT)
+#endif
+#ifdef MSG_NOSIGNAL
+TL_CONST(MSG_NOSIGNAL)
+#endif
+#ifdef MSG_OOB
+TL_CONST(MSG_OOB)
+#endif
+#ifdef MSG_WAITALL
+TL_CONST(MSG_WAITALL)
+#endif
+#ifdef MSG_TRUNC
+TL_CONST(MSG_TRUNC)
+#endif
+#ifdef MSG_CTRUNC
+TL_CONST(MSG_CTRUNC)
+#endif
+#ifdef MSG_EOR
+TL_CONST(MSG_EOR)
+#endif
+#ifdef MSG_DONTROUTE
+TL_CONST(MSG_DONTROUTE)
+#endif
+#ifdef MSG_CMSG_CLOEXEC
+TL_CONST(MSG_CMSG_CLOEXEC)
+#endif

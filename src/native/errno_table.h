@@ -1,0 +1,478 @@
+/*
+ * errno_table.h: every errno name any supported platform may define, as an X-macro list.
+ *
+ * Why a table of #ifdefs: errno numbers differ between Linux, macOS and the BSDs, so the TypeScript side
+ * must never hard-code them; it looks them up in binding.errno_codes, built from this list at load time.
+ * A name the platform lacks is simply absent. Include with TL_ERRNO(name) defined.
+ */
+#ifdef E2BIG
+TL_ERRNO(E2BIG)
+#endif
+#ifdef EACCES
+TL_ERRNO(EACCES)
+#endif
+#ifdef EADDRINUSE
+TL_ERRNO(EADDRINUSE)
+#endif
+#ifdef EADDRNOTAVAIL
+TL_ERRNO(EADDRNOTAVAIL)
+#endif
+#ifdef EADV
+TL_ERRNO(EADV)
+#endif
+#ifdef EAFNOSUPPORT
+TL_ERRNO(EAFNOSUPPORT)
+#endif
+#ifdef EAGAIN
+TL_ERRNO(EAGAIN)
+#endif
+#ifdef EALREADY
+TL_ERRNO(EALREADY)
+#endif
+#ifdef EAUTH
+TL_ERRNO(EAUTH)
+#endif
+#ifdef EBADARCH
+TL_ERRNO(EBADARCH)
+#endif
+#ifdef EBADE
+TL_ERRNO(EBADE)
+#endif
+#ifdef EBADEXEC
+TL_ERRNO(EBADEXEC)
+#endif
+#ifdef EBADF
+TL_ERRNO(EBADF)
+#endif
+#ifdef EBADFD
+TL_ERRNO(EBADFD)
+#endif
+#ifdef EBADMACHO
+TL_ERRNO(EBADMACHO)
+#endif
+#ifdef EBADMSG
+TL_ERRNO(EBADMSG)
+#endif
+#ifdef EBADR
+TL_ERRNO(EBADR)
+#endif
+#ifdef EBADRPC
+TL_ERRNO(EBADRPC)
+#endif
+#ifdef EBADRQC
+TL_ERRNO(EBADRQC)
+#endif
+#ifdef EBADSLT
+TL_ERRNO(EBADSLT)
+#endif
+#ifdef EBFONT
+TL_ERRNO(EBFONT)
+#endif
+#ifdef EBUSY
+TL_ERRNO(EBUSY)
+#endif
+#ifdef ECANCELED
+TL_ERRNO(ECANCELED)
+#endif
+#ifdef ECAPMODE
+TL_ERRNO(ECAPMODE)
+#endif
+#ifdef ECHILD
+TL_ERRNO(ECHILD)
+#endif
+#ifdef ECHRNG
+TL_ERRNO(ECHRNG)
+#endif
+#ifdef ECOMM
+TL_ERRNO(ECOMM)
+#endif
+#ifdef ECONNABORTED
+TL_ERRNO(ECONNABORTED)
+#endif
+#ifdef ECONNREFUSED
+TL_ERRNO(ECONNREFUSED)
+#endif
+#ifdef ECONNRESET
+TL_ERRNO(ECONNRESET)
+#endif
+#ifdef EDEADLK
+TL_ERRNO(EDEADLK)
+#endif
+#ifdef EDEADLOCK
+TL_ERRNO(EDEADLOCK)
+#endif
+#ifdef EDESTADDRREQ
+TL_ERRNO(EDESTADDRREQ)
+#endif
+#ifdef EDEVERR
+TL_ERRNO(EDEVERR)
+#endif
+#ifdef EDOM
+TL_ERRNO(EDOM)
+#endif
+#ifdef EDOOFUS
+TL_ERRNO(EDOOFUS)
+#endif
+#ifdef EDOTDOT
+TL_ERRNO(EDOTDOT)
+#endif
+#ifdef EDQUOT
+TL_ERRNO(EDQUOT)
+#endif
+#ifdef EEXIST
+TL_ERRNO(EEXIST)
+#endif
+#ifdef EFAULT
+TL_ERRNO(EFAULT)
+#endif
+#ifdef EFBIG
+TL_ERRNO(EFBIG)
+#endif
+#ifdef EFTYPE
+TL_ERRNO(EFTYPE)
+#endif
+#ifdef EHOSTDOWN
+TL_ERRNO(EHOSTDOWN)
+#endif
+#ifdef EHOSTUNREACH
+TL_ERRNO(EHOSTUNREACH)
+#endif
+#ifdef EHWPOISON
+TL_ERRNO(EHWPOISON)
+#endif
+#ifdef EIDRM
+TL_ERRNO(EIDRM)
+#endif
+#ifdef EILSEQ
+TL_ERRNO(EILSEQ)
+#endif
+#ifdef EINPROGRESS
+TL_ERRNO(EINPROGRESS)
+#endif
+#ifdef EINTEGRITY
+TL_ERRNO(EINTEGRITY)
+#endif
+#ifdef EINTR
+TL_ERRNO(EINTR)
+#endif
+#ifdef EINVAL
+TL_ERRNO(EINVAL)
+#endif
+#ifdef EIO
+TL_ERRNO(EIO)
+#endif
+#ifdef EIPSEC
+TL_ERRNO(EIPSEC)
+#endif
+#ifdef EISCONN
+TL_ERRNO(EISCONN)
+#endif
+#ifdef EISDIR
+TL_ERRNO(EISDIR)
+#endif
+#ifdef EISNAM
+TL_ERRNO(EISNAM)
+#endif
+#ifdef EKEYEXPIRED
+TL_ERRNO(EKEYEXPIRED)
+#endif
+#ifdef EKEYREJECTED
+TL_ERRNO(EKEYREJECTED)
+#endif
+#ifdef EKEYREVOKED
+TL_ERRNO(EKEYREVOKED)
+#endif
+#ifdef EL2HLT
+TL_ERRNO(EL2HLT)
+#endif
+#ifdef EL2NSYNC
+TL_ERRNO(EL2NSYNC)
+#endif
+#ifdef EL3HLT
+TL_ERRNO(EL3HLT)
+#endif
+#ifdef EL3RST
+TL_ERRNO(EL3RST)
+#endif
+#ifdef ELIBACC
+TL_ERRNO(ELIBACC)
+#endif
+#ifdef ELIBBAD
+TL_ERRNO(ELIBBAD)
+#endif
+#ifdef ELIBEXEC
+TL_ERRNO(ELIBEXEC)
+#endif
+#ifdef ELIBMAX
+TL_ERRNO(ELIBMAX)
+#endif
+#ifdef ELIBSCN
+TL_ERRNO(ELIBSCN)
+#endif
+#ifdef ELNRNG
+TL_ERRNO(ELNRNG)
+#endif
+#ifdef ELOOP
+TL_ERRNO(ELOOP)
+#endif
+#ifdef EMEDIUMTYPE
+TL_ERRNO(EMEDIUMTYPE)
+#endif
+#ifdef EMFILE
+TL_ERRNO(EMFILE)
+#endif
+#ifdef EMLINK
+TL_ERRNO(EMLINK)
+#endif
+#ifdef EMSGSIZE
+TL_ERRNO(EMSGSIZE)
+#endif
+#ifdef EMULTIHOP
+TL_ERRNO(EMULTIHOP)
+#endif
+#ifdef ENAMETOOLONG
+TL_ERRNO(ENAMETOOLONG)
+#endif
+#ifdef ENAVAIL
+TL_ERRNO(ENAVAIL)
+#endif
+#ifdef ENEEDAUTH
+TL_ERRNO(ENEEDAUTH)
+#endif
+#ifdef ENETDOWN
+TL_ERRNO(ENETDOWN)
+#endif
+#ifdef ENETRESET
+TL_ERRNO(ENETRESET)
+#endif
+#ifdef ENETUNREACH
+TL_ERRNO(ENETUNREACH)
+#endif
+#ifdef ENFILE
+TL_ERRNO(ENFILE)
+#endif
+#ifdef ENOANO
+TL_ERRNO(ENOANO)
+#endif
+#ifdef ENOATTR
+TL_ERRNO(ENOATTR)
+#endif
+#ifdef ENOBUFS
+TL_ERRNO(ENOBUFS)
+#endif
+#ifdef ENOCSI
+TL_ERRNO(ENOCSI)
+#endif
+#ifdef ENODATA
+TL_ERRNO(ENODATA)
+#endif
+#ifdef ENODEV
+TL_ERRNO(ENODEV)
+#endif
+#ifdef ENOENT
+TL_ERRNO(ENOENT)
+#endif
+#ifdef ENOEXEC
+TL_ERRNO(ENOEXEC)
+#endif
+#ifdef ENOKEY
+TL_ERRNO(ENOKEY)
+#endif
+#ifdef ENOLCK
+TL_ERRNO(ENOLCK)
+#endif
+#ifdef ENOLINK
+TL_ERRNO(ENOLINK)
+#endif
+#ifdef ENOMEDIUM
+TL_ERRNO(ENOMEDIUM)
+#endif
+#ifdef ENOMEM
+TL_ERRNO(ENOMEM)
+#endif
+#ifdef ENOMSG
+TL_ERRNO(ENOMSG)
+#endif
+#ifdef ENONET
+TL_ERRNO(ENONET)
+#endif
+#ifdef ENOPKG
+TL_ERRNO(ENOPKG)
+#endif
+#ifdef ENOPOLICY
+TL_ERRNO(ENOPOLICY)
+#endif
+#ifdef ENOPROTOOPT
+TL_ERRNO(ENOPROTOOPT)
+#endif
+#ifdef ENOSPC
+TL_ERRNO(ENOSPC)
+#endif
+#ifdef ENOSR
+TL_ERRNO(ENOSR)
+#endif
+#ifdef ENOSTR
+TL_ERRNO(ENOSTR)
+#endif
+#ifdef ENOSYS
+TL_ERRNO(ENOSYS)
+#endif
+#ifdef ENOTBLK
+TL_ERRNO(ENOTBLK)
+#endif
+#ifdef ENOTCAPABLE
+TL_ERRNO(ENOTCAPABLE)
+#endif
+#ifdef ENOTCONN
+TL_ERRNO(ENOTCONN)
+#endif
+#ifdef ENOTDIR
+TL_ERRNO(ENOTDIR)
+#endif
+#ifdef ENOTEMPTY
+TL_ERRNO(ENOTEMPTY)
+#endif
+#ifdef ENOTNAM
+TL_ERRNO(ENOTNAM)
+#endif
+#ifdef ENOTRECOVERABLE
+TL_ERRNO(ENOTRECOVERABLE)
+#endif
+#ifdef ENOTSOCK
+TL_ERRNO(ENOTSOCK)
+#endif
+#ifdef ENOTSUP
+TL_ERRNO(ENOTSUP)
+#endif
+#ifdef ENOTTY
+TL_ERRNO(ENOTTY)
+#endif
+#ifdef ENOTUNIQ
+TL_ERRNO(ENOTUNIQ)
+#endif
+#ifdef ENXIO
+TL_ERRNO(ENXIO)
+#endif
+#ifdef EOPNOTSUPP
+TL_ERRNO(EOPNOTSUPP)
+#endif
+#ifdef EOVERFLOW
+TL_ERRNO(EOVERFLOW)
+#endif
+#ifdef EOWNERDEAD
+TL_ERRNO(EOWNERDEAD)
+#endif
+#ifdef EPERM
+TL_ERRNO(EPERM)
+#endif
+#ifdef EPFNOSUPPORT
+TL_ERRNO(EPFNOSUPPORT)
+#endif
+#ifdef EPIPE
+TL_ERRNO(EPIPE)
+#endif
+#ifdef EPROCLIM
+TL_ERRNO(EPROCLIM)
+#endif
+#ifdef EPROCUNAVAIL
+TL_ERRNO(EPROCUNAVAIL)
+#endif
+#ifdef EPROGMISMATCH
+TL_ERRNO(EPROGMISMATCH)
+#endif
+#ifdef EPROGUNAVAIL
+TL_ERRNO(EPROGUNAVAIL)
+#endif
+#ifdef EPROTO
+TL_ERRNO(EPROTO)
+#endif
+#ifdef EPROTONOSUPPORT
+TL_ERRNO(EPROTONOSUPPORT)
+#endif
+#ifdef EPROTOTYPE
+TL_ERRNO(EPROTOTYPE)
+#endif
+#ifdef EPWROFF
+TL_ERRNO(EPWROFF)
+#endif
+#ifdef EQFULL
+TL_ERRNO(EQFULL)
+#endif
+#ifdef ERANGE
+TL_ERRNO(ERANGE)
+#endif
+#ifdef EREMCHG
+TL_ERRNO(EREMCHG)
+#endif
+#ifdef EREMOTE
+TL_ERRNO(EREMOTE)
+#endif
+#ifdef EREMOTEIO
+TL_ERRNO(EREMOTEIO)
+#endif
+#ifdef ERESTART
+TL_ERRNO(ERESTART)
+#endif
+#ifdef ERFKILL
+TL_ERRNO(ERFKILL)
+#endif
+#ifdef EROFS
+TL_ERRNO(EROFS)
+#endif
+#ifdef ERPCMISMATCH
+TL_ERRNO(ERPCMISMATCH)
+#endif
+#ifdef ESHLIBVERS
+TL_ERRNO(ESHLIBVERS)
+#endif
+#ifdef ESHUTDOWN
+TL_ERRNO(ESHUTDOWN)
+#endif
+#ifdef ESOCKTNOSUPPORT
+TL_ERRNO(ESOCKTNOSUPPORT)
+#endif
+#ifdef ESPIPE
+TL_ERRNO(ESPIPE)
+#endif
+#ifdef ESRCH
+TL_ERRNO(ESRCH)
+#endif
+#ifdef ESRMNT
+TL_ERRNO(ESRMNT)
+#endif
+#ifdef ESTALE
+TL_ERRNO(ESTALE)
+#endif
+#ifdef ESTRPIPE
+TL_ERRNO(ESTRPIPE)
+#endif
+#ifdef ETIME
+TL_ERRNO(ETIME)
+#endif
+#ifdef ETIMEDOUT
+TL_ERRNO(ETIMEDOUT)
+#endif
+#ifdef ETOOMANYREFS
+TL_ERRNO(ETOOMANYREFS)
+#endif
+#ifdef ETXTBSY
+TL_ERRNO(ETXTBSY)
+#endif
+#ifdef EUCLEAN
+TL_ERRNO(EUCLEAN)
+#endif
+#ifdef EUNATCH
+TL_ERRNO(EUNATCH)
+#endif
+#ifdef EUSERS
+TL_ERRNO(EUSERS)
+#endif
+#ifdef EWOULDBLOCK
+TL_ERRNO(EWOULDBLOCK)
+#endif
+#ifdef EXDEV
+TL_ERRNO(EXDEV)
+#endif
+#ifdef EXFULL
+TL_ERRNO(EXFULL)
+#endif

@@ -1,0 +1,290 @@
+/**
+ * Tasks and coroutines (Tulip's `tasks.py`; the waiting coroutines — sleep, wait, as_completed, wait_for,
+ * gather — are written as coroutines in `coroutines/waiting.ts`).
+ *
+ * A Task drives a generator. Its invariant, as in Tulip: a pending task is either scheduled to step (a
+ * `_step` is in the ready queue) or waiting on exactly one future (`_fut_waiter`, whose done callback will
+ * step it) — never both, never neither. Each step resumes the generator with `next()` (the future it waited
+ * on is done by then, and the future's own iterator returns its result) or with `throw(CancelledError)`.
+ * Cancellation is always thrown in at the yield point, never `return()`ed, so `try/finally` and `catch` work
+ * through `yield*` chains and a `finally` may itself `yield*`.
+ */
+import { AbstractEventLoop, get_event_loop, _capture_stack } from './events.js';
+import { RuntimeError } from './errors.js';
+import { CancelledError, Future, type Coroutine, type FutureOptions, type Suspend } from './futures.js';
+import { logger } from './log.js';
+
+/** Anything a Task may be given to wait on with `yield*`: a future or a coroutine object. */
+export type Awaitable<T> = Future<T> | Coroutine<T>;
+
+function is_generator(obj: unknown): obj is Coroutine<unknown> {
+  return (
+    typeof obj === 'object' && obj !== null &&
+    typeof (obj as Generator).next === 'function' && typeof (obj as Generator).throw === 'function' &&
+    typeof (obj as Generator)[Symbol.iterator] === 'function'
+  );
+}
+
+/** True for a coroutine object (a generator object). */
+export function iscoroutine(obj: unknown): obj is Coroutine<unknown> {
+  return is_generator(obj) && !(obj instanceof Future);
+}
+
+const GeneratorFunction = Object.getPrototypeOf(function* () {}).constructor as Function;
+const COROUTINE = Symbol('tulip-ts.coroutine');
+
+/** True for a generator function or a function marked with `coroutine()`. */
+export function iscoroutinefunction(fn: unknown): boolean {
+  return typeof fn === 'function' && (fn instanceof GeneratorFunction || (fn as { [COROUTINE]?: boolean })[COROUTINE] === true);
+}
+
+// ---- Debug: coroutines that were created and never started ---------------------------------------------
+
+let debug_coroutines = Boolean(process.env['TULIP_DEBUG']);
+
+/**
+ * @internal Turns tracking of never-started coroutines on for functions decorated from now on. As with
+ * Python's PYTHONASYNCIODEBUG, the choice is made when `coroutine()` decorates: set TULIP_DEBUG=1 in the
+ * environment, or call `loop.set_debug(true)` before the decorated modules load.
+ */
+export function _set_coroutine_debug(enabled: boolean): void {
+  debug_coroutines = enabled;
+}
+
+const never_started = new FinalizationRegistry<{ name: string; source: string | undefined }>((held) => {
+  let message = `coroutine ${held.name} was never started: call it with yield*, or wrap it in a Task`;
+  if (held.source) message += `\ncoroutine created at:\n${held.source}`;
+  logger.warning(message);
+});
+
+/** A coroutine object that reports, when collected, if nothing ever drove it. Debug mode only. */
+class CoroWrapper<T> implements Coroutine<T> {
+  private _started = false;
+  constructor(private readonly _gen: Coroutine<T>, readonly name: string) {
+    never_started.register(this, { name, source: _capture_stack() }, this);
+  }
+  private _start(): void {
+    if (!this._started) {
+      this._started = true;
+      never_started.unregister(this);
+    }
+  }
+  next(...value: [] | [unknown]): IteratorResult<Suspend | undefined, T> {
+    this._start();
+    return this._gen.next(...value);
+  }
+  throw(e: unknown): IteratorResult<Suspend | undefined, T> {
+    this._start();
+    return this._gen.throw(e);
+  }
+  return(value: T): IteratorResult<Suspend | undefined, T> {
+    this._start();
+    return this._gen.return(value);
+  }
+  [Symbol.iterator](): this {
+    return this;
+  }
+}
+
+/**
+ * The `@coroutine` decorator's counterpart. A generator function is marked and returned as it is (in debug
+ * mode wrapped so that coroutines never started are reported). A plain function is adapted into a
+ * generator function: if it returns a Future or a coroutine, the adapter waits for it with `yield*`.
+ */
+export function coroutine<A extends unknown[], T>(fn: (...args: A) => Coroutine<T>): (...args: A) => Coroutine<T>;
+export function coroutine<A extends unknown[], T>(fn: (...args: A) => Awaitable<T> | T): (...args: A) => Coroutine<T>;
+export function coroutine(fn: (...args: unknown[]) => unknown): (...args: unknown[]) => Coroutine<unknown> {
+  if (typeof fn !== 'function') throw new TypeError('coroutine() decorates a function');
+  let coro: (...args: unknown[]) => Coroutine<unknown>;
+  if (fn instanceof GeneratorFunction) {
+    coro = fn as (...args: unknown[]) => Coroutine<unknown>;
+    if (debug_coroutines) {
+      const gen_fn = coro;
+      const name = fn.name || '<anonymous>';
+      coro = function (this: unknown, ...args: unknown[]) {
+        return new CoroWrapper(gen_fn.apply(this, args), name);
+      };
+    }
+  } else {
+    coro = function* (this: unknown, ...args: unknown[]): Coroutine<unknown> {
+      const res = fn.apply(this, args);
+      if (res instanceof Future || is_generator(res)) return yield* res as Coroutine<unknown>;
+      return res;
+    };
+  }
+  if (coro !== fn) Object.defineProperty(coro, 'name', { value: fn.name });
+  (coro as unknown as { [COROUTINE]: boolean })[COROUTINE] = true;
+  return coro;
+}
+
+// ---- Task -----------------------------------------------------------------------------------------------
+
+/** Describes a bad yield for the error message thrown into the coroutine. */
+function bad_yield_message(task: Task<unknown>, value: unknown): string {
+  if (value instanceof Future) {
+    return `yield was used instead of yield* in ${task} with ${value}: write \`yield* future\``;
+  }
+  if (is_generator(value)) {
+    return `yield was used instead of yield* for a generator in ${task}: write \`yield* coro()\``;
+  }
+  if (value instanceof Promise) {
+    return `${task} got bad yield: a Promise. Tasks wait only on tulip-ts futures and coroutines, with yield*`;
+  }
+  return `${task} got bad yield: ${String(value)}. Use yield* on a Future or a coroutine, or a bare yield to give up one turn`;
+}
+
+export interface TaskOptions {
+  loop?: AbstractEventLoop | undefined;
+}
+
+/** A coroutine wrapped in a Future: it runs on its own, and its result is the coroutine's return value. */
+export class Task<T = unknown> extends Future<T> {
+  /** @internal */ _coro: Coroutine<T>;
+  /** @internal the future this task waits on, if any */ _fut_waiter: Future<unknown> | null = null;
+  /** @internal throw CancelledError at the next step */ _must_cancel = false;
+  /** @internal bound once per task, so that waking it allocates no closure (it ignores its argument) */
+  private readonly _wakeup: () => void;
+
+  constructor(coro: Coroutine<T>, options?: TaskOptions) {
+    if (!is_generator(coro) || coro instanceof Future) {
+      throw new TypeError(
+        typeof coro === 'function'
+          ? 'Task() needs a coroutine object, not a function: call the generator function first, Task(f())'
+          : `Task() needs a coroutine object (a generator), got ${String(coro)}`,
+      );
+    }
+    super(options as FutureOptions | undefined);
+    this._coro = coro;
+    this._wakeup = () => this._step();
+    const loop = this._loop;
+    loop.call_soon(this._wakeup);
+    // The loop keeps pending tasks alive: a task waiting on a future nobody else references must not be
+    // collected (and silently vanish) before it finishes.
+    all_tasks_of(loop).add(this as Task<unknown>);
+  }
+
+  /** The task that is running on `loop` right now (the one calling this), or null. */
+  static current_task(loop?: AbstractEventLoop): Task<unknown> | null {
+    return current.get(loop ?? get_event_loop()) ?? null;
+  }
+
+  /** The pending tasks of `loop`. */
+  static all_tasks(loop?: AbstractEventLoop): Set<Task<unknown>> {
+    return new Set(all_tasks_of(loop ?? get_event_loop()));
+  }
+
+  /** The generator this task drives. */
+  get_coro(): Coroutine<T> {
+    return this._coro;
+  }
+
+  /**
+   * Asks the task to cancel itself: `CancelledError` is thrown into the coroutine at its current yield
+   * point (by cancelling the future it waits on, or at its next step). The coroutine may catch it and go on;
+   * the task ends cancelled only if the error propagates out. Returns false if the task is already done.
+   */
+  override cancel(): boolean {
+    if (this.done()) return false;
+    if (this._fut_waiter !== null && this._fut_waiter.cancel()) {
+      // The waiter's done callback steps us, and the waiter's iterator raises CancelledError in the coroutine.
+      return true;
+    }
+    this._must_cancel = true;
+    return true;
+  }
+
+  /**
+   * Runs the coroutine until its next suspension, throwing `exc` in at the yield point if one is given.
+   * Called only from the loop (a call_soon'd step or the waiter's done callback).
+   */
+  private _step(exc?: unknown): void {
+    if (this.done()) return;
+    if (this._must_cancel) {
+      if (!(exc instanceof CancelledError)) exc = new CancelledError();
+      this._must_cancel = false;
+    }
+    const loop = this._loop;
+    this._fut_waiter = null;
+    const previous = current.get(loop);
+    current.set(loop, this as Task<unknown>);
+    let r: IteratorResult<unknown, T>;
+    try {
+      r = exc === undefined ? this._coro.next() : this._coro.throw(exc);
+    } catch (e) {
+      this._finish();
+      if (e instanceof CancelledError) super.cancel();
+      else this.set_exception(e);
+      return;
+    } finally {
+      if (previous === undefined) current.delete(loop);
+      else current.set(loop, previous);
+    }
+    if (r.done) {
+      this._finish();
+      this.set_result(r.value);
+      return;
+    }
+    const value = r.value;
+    if (value === undefined) {
+      // A bare `yield` gives up exactly one turn of the loop.
+      loop.call_soon(this._wakeup);
+    } else if (value instanceof Future && value._blocking) {
+      value._blocking = false;
+      this._fut_waiter = value;
+      value.add_done_callback(this._wakeup);
+      if (this._must_cancel && value.cancel()) this._must_cancel = false;
+    } else {
+      // Thrown into the coroutine (which may catch it), as Tulip does, so the bad line is on the stack.
+      const error = new RuntimeError(bad_yield_message(this as Task<unknown>, value));
+      loop.call_soon((e: unknown) => this._step(e), error);
+    }
+  }
+
+  private _finish(): void {
+    all_tasks_of(this._loop).delete(this as Task<unknown>);
+  }
+
+  override toString(): string {
+    const name = (this._coro as { name?: string }).name;
+    const base = super.toString();
+    const state = this._must_cancel && !this.done() ? base.replace('<PENDING', '<CANCELLING') : base;
+    return name ? state.replace('Task', `Task(${name})`) : state;
+  }
+}
+
+const current = new WeakMap<AbstractEventLoop, Task<unknown>>();
+const tasks_by_loop = new WeakMap<AbstractEventLoop, Set<Task<unknown>>>();
+
+function all_tasks_of(loop: AbstractEventLoop): Set<Task<unknown>> {
+  let set = tasks_by_loop.get(loop);
+  if (set === undefined) {
+    set = new Set();
+    tasks_by_loop.set(loop, set);
+  }
+  return set;
+}
+
+/** Wraps a coroutine in a Task; passes a Future (or Task) through unchanged. Also exported as `async`. */
+export function ensure_future<T>(coro_or_future: Awaitable<T>, options?: TaskOptions): Future<T> {
+  if (coro_or_future instanceof Future) {
+    if (options?.loop !== undefined && options.loop !== coro_or_future._loop) {
+      throw new RuntimeError('the future belongs to a different loop than the one given');
+    }
+    return coro_or_future;
+  }
+  if (is_generator(coro_or_future)) return new Task(coro_or_future, options);
+  throw new TypeError(`a Future or a coroutine is required, got ${String(coro_or_future)}`);
+}
+
+/**
+ * The seed's `@task` decorator: calling the decorated function starts a Task running it and returns the
+ * Task. Plain functions are adapted as `coroutine()` does.
+ */
+export function task<A extends unknown[], T>(fn: (...args: A) => Coroutine<T> | Awaitable<T> | T): (...args: A) => Task<T> {
+  const coro = coroutine(fn as (...args: A) => Coroutine<T>);
+  const wrapper = function (this: unknown, ...args: A): Task<T> {
+    return new Task(coro.apply(this, args));
+  };
+  Object.defineProperty(wrapper, 'name', { value: fn.name });
+  return wrapper;
+}
