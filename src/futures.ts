@@ -170,6 +170,10 @@ export class Future<T = unknown> implements Iterator<Suspend, T, unknown> {
     if (exception === undefined || exception === null) throw new TypeError('set_exception() needs an exception');
     this._exception = exception;
     this._state = FINISHED;
+    // V8 formats an Error's stack lazily and until then keeps the frames' functions and receivers alive: an
+    // error thrown in Task._step would hold the task itself, so the registry's held value would keep the
+    // future from ever being collected (a leak, and no report). Reading .stack formats it now.
+    if (exception instanceof Error) void exception.stack;
     unretrieved.register(this, { exception, description: this.toString(), source: this._source_traceback }, this);
     this._schedule_callbacks();
   }
