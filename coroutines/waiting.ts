@@ -151,14 +151,19 @@ export interface AsCompletedOptions extends LoopOption {
  *
  * When the timeout expires, the coroutines still to come raise TimeoutError.
  */
-export function* as_completed<T>(fs: Iterable<Awaitable<T>>, options?: AsCompletedOptions): Generator<Coroutine<T>, void, unknown> {
+export function as_completed<T>(fs: Iterable<Awaitable<T>>, options?: AsCompletedOptions): IterableIterator<Coroutine<T>> {
+  // Not a generator function: the tasks and the timeout start at the call, as in Tulip, not at the first
+  // iteration.
   const timeout = check_timeout(options?.timeout, 'as_completed');
   const todo = to_futures(fs, options?.loop, 'as_completed');
   const loop = todo.values().next().value!.get_loop();
   const completed: Array<Future<T> | null> = []; // null: the timeout fired
-  let waiter: Future<void> | null = null;
+  // One waiter per coroutine that waits: the coroutines may be waited for concurrently (by different tasks),
+  // so a single shared waiter would be overwritten and the first consumer never woken.
+  const waiters = new Set<Future<void>>();
   const wake = (): void => {
-    if (waiter !== null && !waiter.done()) waiter.set_result();
+    for (const w of waiters) if (!w.done()) w.set_result();
+    waiters.clear();
   };
   let timer: { cancel(): void } | null = null;
   const on_completion = (f: Future<T>): void => {
@@ -180,14 +185,24 @@ export function* as_completed<T>(fs: Iterable<Awaitable<T>>, options?: AsComplet
   }
   function* wait_for_one(): Coroutine<T> {
     while (completed.length === 0) {
-      waiter = new Future<void>({ loop });
-      yield* waiter;
+      const waiter = new Future<void>({ loop });
+      waiters.add(waiter);
+      try {
+        yield* waiter;
+      } finally {
+        waiters.delete(waiter);
+      }
     }
     const f = completed.shift()!;
     if (f === null) throw new TimeoutError(null, `as_completed() timed out after ${timeout} s`);
     return f.result();
   }
-  for (let n = todo.size; n > 0; n--) yield wait_for_one();
+  let left = todo.size;
+  const iterator: IterableIterator<Coroutine<T>> = {
+    next: () => (left-- > 0 ? { done: false, value: wait_for_one() } : { done: true, value: undefined }),
+    [Symbol.iterator]: () => iterator,
+  };
+  return iterator;
 }
 
 /** The result types of a tuple of awaitables. */

@@ -17,6 +17,20 @@ import { Future, type Coroutine } from './futures.js';
 import { TimerHeap } from './heap.js';
 import { logger } from './log.js';
 import { Task, ensure_future, _set_coroutine_debug } from './tasks.js';
+import type { InetAddress } from './binding.js';
+import type { SockAddr } from './binding.js';
+import {
+  run_in_executor, set_default_executor, shutdown_default_executor, wrap_future,
+  type ConcurrentFuture, type Executor, type ExecutorFunction,
+} from './executor.js';
+import type { DatagramProtocol, Protocol, BaseProtocol } from './protocols.js';
+import type { Socket } from './socket.js';
+import type { DatagramTransport, Transport } from './transports.js';
+import { getaddrinfo, getnameinfo, type AddrInfo, type LookupOptions } from '../coroutines/lookup.js';
+import {
+  Server, create_connection, create_datagram_endpoint, create_server, start_serving, stop_serving,
+  type ConnectionOptions, type DatagramOptions, type ServingOptions,
+} from '../coroutines/network.js';
 
 /**
  * A turn that starts with callbacks already queued polls the selector (with a zero timeout) only on every
@@ -166,6 +180,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this._closed = true;
     this._ready.clear();
     this._scheduled.clear();
+    shutdown_default_executor(this);
   }
 
   /** @internal */
@@ -180,7 +195,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     return performance.now() / 1000;
   }
 
-  call_soon<A extends unknown[]>(callback: Callback<A>, ...args: A): Handle {
+  call_soon<A extends unknown[]>(callback: Callback<A> | Handle, ...args: A): Handle {
     if (this._closed) this._check_closed();
     check_callback(callback, 'call_soon');
     const handle = this._make_handle(callback, args);
@@ -189,7 +204,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   }
 
   /** Like call_soon(), and wakes the loop if it is blocked waiting for I/O. */
-  call_soon_threadsafe<A extends unknown[]>(callback: Callback<A>, ...args: A): Handle {
+  call_soon_threadsafe<A extends unknown[]>(callback: Callback<A> | Handle, ...args: A): Handle {
     const handle = this.call_soon(callback, ...args);
     this._write_to_self();
     return handle;
@@ -339,6 +354,43 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       }
       if (this._stopping) break;
     }
+  }
+
+  // ---- Thread interaction (src/executor.ts) ----
+
+  /** Runs `fn(...args)` on a worker thread; `fn` is a named export of a module (see executor.ts). */
+  run_in_executor<A extends unknown[], R>(executor: Executor | null, fn: ExecutorFunction<A, R> | Handle, ...args: A): Future<R> {
+    return run_in_executor(this, executor, fn, ...args);
+  }
+  set_default_executor(executor: Executor | null): void {
+    set_default_executor(this, executor as Parameters<typeof set_default_executor>[1]);
+  }
+  wrap_future<T>(future: ConcurrentFuture<T> | Future<T>): Future<T> {
+    return wrap_future(this, future);
+  }
+
+  // ---- Name lookups and connections: coroutines in coroutines/lookup.ts and coroutines/network.ts ----
+
+  getaddrinfo(host: string | null, port: number | string | null, options?: LookupOptions): Coroutine<AddrInfo[]> {
+    return getaddrinfo(this, host, port, options);
+  }
+  getnameinfo(sockaddr: InetAddress, flags = 0): Coroutine<[string, string]> {
+    return getnameinfo(this, sockaddr, flags);
+  }
+  create_connection<P extends Protocol>(protocol_factory: () => P, host?: string | null, port?: number | string | null, options?: ConnectionOptions): Coroutine<[Transport, P]> {
+    return create_connection(this, protocol_factory, host, port, options);
+  }
+  start_serving(protocol_factory: () => BaseProtocol, host?: string | null, port?: number | string | null, options?: ServingOptions): Coroutine<Socket[]> {
+    return start_serving(this, protocol_factory, host, port, options);
+  }
+  stop_serving(sock: Socket): void {
+    stop_serving(this, sock);
+  }
+  create_server(protocol_factory: () => BaseProtocol, host?: string | null, port?: number | string | null, options?: ServingOptions): Coroutine<Server> {
+    return create_server(this, protocol_factory, host, port, options);
+  }
+  create_datagram_endpoint<P extends DatagramProtocol>(protocol_factory: () => P, options?: DatagramOptions): Coroutine<[DatagramTransport, P]> {
+    return create_datagram_endpoint(this, protocol_factory, options);
   }
 
   // ---- Debugging ----

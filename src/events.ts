@@ -11,9 +11,12 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 import { NotImplementedError, RuntimeError } from './errors.js';
 import { logger } from './log.js';
-import type { Future } from './futures.js';
-import type { Coroutine } from './futures.js';
+import type { SockAddr } from './binding.js';
+import type { Future, Coroutine } from './futures.js';
+import type { BaseProtocol } from './protocols.js';
+import type { Socket } from './socket.js';
 import type { Task } from './tasks.js';
+import type { BaseTransport } from './transports.js';
 
 /** What a callback looks like: any function, called with the arguments given when it was scheduled. */
 export type Callback<A extends unknown[] = any[]> = (...args: A) => unknown;
@@ -133,11 +136,11 @@ export abstract class AbstractEventLoop {
 
   // Time and callbacks.
   abstract time(): number;
-  abstract call_soon<A extends unknown[]>(callback: Callback<A>, ...args: A): Handle;
+  abstract call_soon<A extends unknown[]>(callback: Callback<A> | Handle, ...args: A): Handle;
   abstract call_later<A extends unknown[]>(delay: number, callback: Callback<A>, ...args: A): TimerHandle;
   abstract call_at<A extends unknown[]>(when: number, callback: Callback<A>, ...args: A): TimerHandle;
   abstract call_repeatedly<A extends unknown[]>(interval: number, callback: Callback<A>, ...args: A): TimerHandle;
-  abstract call_soon_threadsafe<A extends unknown[]>(callback: Callback<A>, ...args: A): Handle;
+  abstract call_soon_threadsafe<A extends unknown[]>(callback: Callback<A> | Handle, ...args: A): Handle;
   abstract create_task<T>(coro: Coroutine<T>): Task<T>;
 
   // Debugging.
@@ -148,17 +151,44 @@ export abstract class AbstractEventLoop {
   abstract _timer_handle_cancelled(handle: TimerHandle): void;
 
   // I/O callbacks (selector loops).
-  add_reader<A extends unknown[]>(fd: FileDescriptorLike, callback: Callback<A>, ...args: A): Handle {
+  add_reader<A extends unknown[]>(fd: FileDescriptorLike, callback: Callback<A> | Handle, ...args: A): Handle {
     return not_implemented('add_reader');
   }
   remove_reader(fd: FileDescriptorLike): boolean {
     return not_implemented('remove_reader');
   }
-  add_writer<A extends unknown[]>(fd: FileDescriptorLike, callback: Callback<A>, ...args: A): Handle {
+  add_writer<A extends unknown[]>(fd: FileDescriptorLike, callback: Callback<A> | Handle, ...args: A): Handle {
     return not_implemented('add_writer');
   }
   remove_writer(fd: FileDescriptorLike): boolean {
     return not_implemented('remove_writer');
+  }
+
+  // Wrapped socket methods: Futures, usable with yield*.
+  sock_recv(sock: Socket, n: number): Future<Buffer> {
+    return not_implemented('sock_recv');
+  }
+  sock_sendall(sock: Socket, data: Uint8Array): Future<null> {
+    return not_implemented('sock_sendall');
+  }
+  sock_connect(sock: Socket, address: SockAddr): Future<null> {
+    return not_implemented('sock_connect');
+  }
+  sock_accept(sock: Socket): Future<[Socket, SockAddr | null]> {
+    return not_implemented('sock_accept');
+  }
+
+  /** @internal The transport factories and the accept machinery the network coroutines build on. */
+  _make_socket_transport(sock: Socket, protocol: BaseProtocol, waiter: Future<null> | null, extra?: Record<string, unknown>, server?: { _attach(): void; _detach(): void } | null): BaseTransport {
+    return not_implemented('_make_socket_transport');
+  }
+  /** @internal */
+  _make_datagram_transport(sock: Socket, protocol: BaseProtocol, address: SockAddr | null, waiter: Future<null> | null, extra?: Record<string, unknown>): BaseTransport {
+    return not_implemented('_make_datagram_transport');
+  }
+  /** @internal */
+  _start_serving(protocol_factory: () => BaseProtocol, sock: Socket, server?: { _attach(): void; _detach(): void } | null, backlog?: number): void {
+    not_implemented('_start_serving');
   }
 }
 

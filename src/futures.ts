@@ -40,6 +40,17 @@ export interface Suspend {
   readonly [SUSPEND]: true;
 }
 
+/**
+ * What `future[Symbol.iterator]()` returns (the future itself). Not `Iterator<Suspend, T>`: that type's
+ * optional `return?(value?: T)` made TypeScript infer `T | undefined` (and, with `return(value?: unknown)`,
+ * `unknown`) for a Task passed where `Future<T> | Coroutine<T>` is expected, e.g. `run_until_complete(task)`.
+ */
+export interface FutureIterator<T> {
+  next(): IteratorResult<Suspend, T>;
+  throw(e?: unknown): IteratorResult<Suspend, T>;
+  return(value: T): IteratorResult<Suspend, T>;
+}
+
 /** A coroutine object: what calling a generator function written for tulip-ts returns. */
 export type Coroutine<T = unknown> = Generator<Suspend | undefined, T, unknown>;
 
@@ -192,7 +203,7 @@ export class Future<T = unknown> implements Iterator<Suspend, T, unknown> {
 
   // ---- The iterator protocol: what `yield*` drives. ----
 
-  [Symbol.iterator](): Iterator<Suspend, T, unknown> {
+  [Symbol.iterator](): FutureIterator<T> {
     return this;
   }
 
@@ -210,7 +221,7 @@ export class Future<T = unknown> implements Iterator<Suspend, T, unknown> {
     throw e;
   }
 
-  return(value?: unknown): IteratorResult<Suspend, T> {
+  return(value: T): IteratorResult<Suspend, T> {
     return { done: true, value: value as T };
   }
 

@@ -32,3 +32,15 @@ export {
   ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, gather, sleep, wait, wait_for,
   type AsCompletedOptions, type GatherOptions, type ReturnWhen, type WaitOptions,
 } from '../coroutines/waiting.js';
+export * from './socket.js';
+export { BaseProtocol, DatagramProtocol, Protocol } from './protocols.js';
+export { BaseTransport, DatagramTransport, ReadTransport, Transport, WriteTransport } from './transports.js';
+export { SelectorDatagramTransport, SelectorSocketTransport } from './selector_transports.js';
+export {
+  ConcurrentFuture, ThreadPoolExecutor, executor_function, type Executor, type ExecutorFunction,
+} from './executor.js';
+export {
+  Server, create_connection, create_datagram_endpoint, create_server, start_serving, stop_serving,
+  type ConnectionOptions, type DatagramOptions, type ServingOptions,
+} from '../coroutines/network.js';
+export { gaierror, getaddrinfo, getnameinfo, type AddrInfo, type LookupOptions } from '../coroutines/lookup.js';

@@ -7,11 +7,28 @@
  * `call_soon_threadsafe()` and worker threads (which may write to it: it is a plain fd) end a wait in the
  * selector. Its reader drains it; what woke the loop is whatever the waker queued.
  */
-import { binding } from './binding.js';
+import { binding, type SockAddr } from './binding.js';
 import { BaseEventLoop } from './base_events.js';
-import { check } from './errors.js';
+import { check, errno, os_error } from './errors.js';
 import { Handle, _set_default_loop_factory, type Callback, type FileDescriptorLike } from './events.js';
+import { Future } from './futures.js';
+import { logger } from './log.js';
+import type { BaseProtocol } from './protocols.js';
 import { DefaultSelector, EVENT_READ, EVENT_WRITE, fileobj_to_fd, type BaseSelector } from './selectors.js';
+import { Socket } from './socket.js';
+import { check_bytes } from './transports.js';
+import {
+  SelectorDatagramTransport, SelectorSocketTransport, type ServerLike, type TransportExtra,
+} from './selector_transports.js';
+
+const EAGAIN = errno['EAGAIN']!;
+const EINTR = errno['EINTR']!;
+const EINPROGRESS = errno['EINPROGRESS']!;
+const ACCEPT_ERRORS_TO_RETRY = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM'].map((n) => errno[n]));
+
+function would_block(r: number): boolean {
+  return r === -EAGAIN || r === -EINTR;
+}
 
 /** What the loop stores as a registration's data: the handles to run when the fd is readable / writable. */
 export class IoHandles {
@@ -23,6 +40,8 @@ export class SelectorEventLoop extends BaseEventLoop {
   private _wakeup_r: number;
   /** @internal The write side of the wake-up fd: writing to it (from any thread) wakes this loop. */
   _wakeup_w: number;
+  /** Called on the loop thread after each wake-up (an executor collects its workers' results here). */
+  private _wakeup_listeners = new Set<() => void>();
 
   constructor(selector?: BaseSelector<IoHandles>) {
     super();
@@ -33,7 +52,22 @@ export class SelectorEventLoop extends BaseEventLoop {
       check(fds);
     }
     [this._wakeup_r, this._wakeup_w] = fds as [number, number];
-    this.add_reader(this._wakeup_r, binding.wakeup_drain, this._wakeup_r);
+    this.add_reader(this._wakeup_r, () => this._read_from_self());
+  }
+
+  private _read_from_self(): void {
+    binding.wakeup_drain(this._wakeup_r);
+    for (const listener of this._wakeup_listeners) listener();
+  }
+
+  /**
+   * @internal Registers `listener` to run on the loop thread whenever the wake-up fd fires: a worker thread
+   * posts its result (on a MessagePort), writes to `_wakeup_w`, and the listener collects the result
+   * synchronously with receiveMessageOnPort. Returns a function that removes the listener.
+   */
+  _add_wakeup_listener(listener: () => void): () => void {
+    this._wakeup_listeners.add(listener);
+    return () => this._wakeup_listeners.delete(listener);
   }
 
   protected override _write_to_self(): void {
@@ -67,12 +101,12 @@ export class SelectorEventLoop extends BaseEventLoop {
   // ---- I/O callbacks ----
 
   /** Calls `callback(...args)` whenever `fd` is readable, until `remove_reader(fd)`; replaces any reader. */
-  override add_reader<A extends unknown[]>(fd: FileDescriptorLike, callback: Callback<A>, ...args: A): Handle {
+  override add_reader<A extends unknown[]>(fd: FileDescriptorLike, callback: Callback<A> | Handle, ...args: A): Handle {
     return this._add_io(fd, EVENT_READ, this._io_handle(callback, args, 'add_reader'));
   }
 
   /** Calls `callback(...args)` whenever `fd` is writable, until `remove_writer(fd)`; replaces any writer. */
-  override add_writer<A extends unknown[]>(fd: FileDescriptorLike, callback: Callback<A>, ...args: A): Handle {
+  override add_writer<A extends unknown[]>(fd: FileDescriptorLike, callback: Callback<A> | Handle, ...args: A): Handle {
     return this._add_io(fd, EVENT_WRITE, this._io_handle(callback, args, 'add_writer'));
   }
 
@@ -84,6 +118,153 @@ export class SelectorEventLoop extends BaseEventLoop {
   /** Stops watching `fd` for writing; true if a writer was registered. */
   override remove_writer(fd: FileDescriptorLike): boolean {
     return this._remove_io(fd, EVENT_WRITE);
+  }
+
+  // ---- Wrapped socket methods (the PEP's sock_*): each returns a Future, usable with yield* ----
+
+  /** Receives up to `n` bytes from a non-blocking socket: a Buffer, empty at EOF. */
+  override sock_recv(sock: Socket, n: number): Future<Buffer> {
+    const fut = new Future<Buffer>({ loop: this });
+    const fd = sock.fileno();
+    const attempt = (): void => {
+      if (fut.done()) return this._forget_reader(fd);
+      const buf = Buffer.allocUnsafe(n);
+      const r = binding.recv(fd, buf, 0, n, 0);
+      if (would_block(r)) {
+        this.add_reader(fd, attempt);
+        return;
+      }
+      this._forget_reader(fd);
+      if (r < 0) fut.set_exception(os_error(-r));
+      else fut.set_result(buf.subarray(0, r));
+    };
+    attempt();
+    return fut;
+  }
+
+  /** Sends all of `data`, waiting for the socket to be writable as often as needed. */
+  override sock_sendall(sock: Socket, data: Uint8Array): Future<null> {
+    check_bytes(data, 'sock_sendall');
+    const fut = new Future<null>({ loop: this });
+    const fd = sock.fileno();
+    let offset = 0;
+    const copy = Buffer.from(data); // the caller may reuse its buffer before we are done
+    const attempt = (): void => {
+      if (fut.done()) return this._forget_writer(fd);
+      while (offset < copy.length) {
+        const r = binding.send(fd, copy, offset, copy.length - offset, 0);
+        if (would_block(r)) {
+          this.add_writer(fd, attempt);
+          return;
+        }
+        if (r < 0) {
+          this._forget_writer(fd);
+          fut.set_exception(os_error(-r));
+          return;
+        }
+        offset += r;
+      }
+      this._forget_writer(fd);
+      fut.set_result(null);
+    };
+    attempt();
+    return fut;
+  }
+
+  /**
+   * Connects a non-blocking socket to an address whose host is already numeric (resolve names with
+   * getaddrinfo first: this never blocks on DNS).
+   */
+  override sock_connect(sock: Socket, address: SockAddr): Future<null> {
+    const fut = new Future<null>({ loop: this });
+    const fd = sock.fileno();
+    const r = binding.connect(fd, sock.family, address);
+    if (r === 0) fut.set_result(null);
+    else if (r !== -EINPROGRESS && r !== -EINTR) fut.set_exception(os_error(-r, address));
+    else {
+      this.add_writer(fd, () => {
+        this._forget_writer(fd);
+        if (fut.done()) return;
+        const err = binding.getsockopt(fd, binding.constants.SOL_SOCKET, binding.constants.SO_ERROR) as number;
+        if (err === 0) fut.set_result(null);
+        else fut.set_exception(os_error(err < 0 ? -err : err, address));
+      });
+    }
+    return fut;
+  }
+
+  /** Accepts a connection: `[socket, address]`, the new socket non-blocking. */
+  override sock_accept(sock: Socket): Future<[Socket, SockAddr | null]> {
+    const fut = new Future<[Socket, SockAddr | null]>({ loop: this });
+    const fd = sock.fileno();
+    const attempt = (): void => {
+      if (fut.done()) return this._forget_reader(fd);
+      const r = binding.accept(fd);
+      if (typeof r === 'number' && would_block(r)) {
+        this.add_reader(fd, attempt);
+        return;
+      }
+      this._forget_reader(fd);
+      if (typeof r === 'number') fut.set_exception(os_error(-r));
+      else fut.set_result([new Socket(sock.family, sock.type, sock.proto, r[0]), r[1]]);
+    };
+    attempt();
+    return fut;
+  }
+
+  private _forget_reader(fd: number): void {
+    if (!this.is_closed()) this.remove_reader(fd);
+  }
+
+  private _forget_writer(fd: number): void {
+    if (!this.is_closed()) this.remove_writer(fd);
+  }
+
+  // ---- Transports ----
+
+  /** @internal */
+  override _make_socket_transport(sock: Socket, protocol: BaseProtocol, waiter: Future<null> | null, extra?: TransportExtra, server?: ServerLike | null): SelectorSocketTransport {
+    return new SelectorSocketTransport(this, sock, protocol, waiter, extra, server ?? null);
+  }
+
+  /** @internal */
+  override _make_datagram_transport(sock: Socket, protocol: BaseProtocol, address: SockAddr | null, waiter: Future<null> | null, extra?: TransportExtra): SelectorDatagramTransport {
+    return new SelectorDatagramTransport(this, sock, protocol, address, waiter, extra);
+  }
+
+  /** @internal Starts accepting connections on a listening socket (start_serving's machinery). */
+  override _start_serving(protocol_factory: () => BaseProtocol, sock: Socket, server: ServerLike | null = null, backlog = 100): void {
+    const fd = sock.fileno();
+    const accept = (): void => {
+      // Several per wake-up: a burst of connections is drained without a selector round trip each.
+      for (let i = 0; i < backlog; i++) {
+        const r = binding.accept(fd);
+        if (typeof r === 'number') {
+          if (would_block(r) || r === -errno['ECONNABORTED']!) return;
+          const exc = os_error(-r);
+          if (ACCEPT_ERRORS_TO_RETRY.has(-r)) {
+            // Out of fds or memory: stop accepting for a second instead of spinning on the error.
+            logger.error(`Error on accept() on ${sock}: ${exc.message}; pausing accept for 1 s`);
+            this.remove_reader(fd);
+            this.call_later(1, () => {
+              if (sock.fileno() === fd && !this.is_closed()) this.add_reader(fd, accept);
+            });
+          } else {
+            logger.error(`Error on accept() on ${sock}`, exc);
+          }
+          return;
+        }
+        const [conn_fd, peer] = r;
+        const conn = new Socket(sock.family, sock.type, sock.proto, conn_fd);
+        try {
+          this._make_socket_transport(conn, protocol_factory(), null, { peername: peer }, server);
+        } catch (e) {
+          conn.close();
+          logger.error('Error creating a transport for an accepted connection', e);
+        }
+      }
+    };
+    this.add_reader(fd, accept);
   }
 
   private _io_handle(callback: Callback | Handle, args: unknown[], method: string): Handle {
@@ -131,3 +312,4 @@ export class SelectorEventLoop extends BaseEventLoop {
 }
 
 _set_default_loop_factory(() => new SelectorEventLoop());
+

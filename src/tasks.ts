@@ -135,6 +135,10 @@ function bad_yield_message(task: Task<unknown>, value: unknown): string {
 
 export interface TaskOptions {
   loop?: AbstractEventLoop | undefined;
+  /** The seed's names, passed on to Future (the constructor already forwarded them, untyped). */
+  event_loop?: AbstractEventLoop | undefined;
+  /** The seed's `Task(coro, timeout=...)`: cancel the task if it is not done after this many seconds. */
+  timeout?: number | null | undefined;
 }
 
 /** A coroutine wrapped in a Future: it runs on its own, and its result is the coroutine's return value. */
@@ -213,6 +217,9 @@ export class Task<T = unknown> extends Future<T> {
     } catch (e) {
       this._finish();
       if (e instanceof CancelledError) super.cancel();
+      // `throw null` / `throw undefined` cannot be stored (set_exception would throw and leave the task
+      // pending forever): fail the task with a TypeError instead, as Python does for `raise None`.
+      else if (e === undefined || e === null) this.set_exception(new TypeError(`${this} threw ${e}: throw an Error`));
       else this.set_exception(e);
       return;
     } finally {

@@ -73,6 +73,35 @@ test('an exception propagates out of the task', () => {
   assert.is(t.cancelled(), false);
 });
 
+test('a coroutine that throws a non-Error value fails the task with that value', () => {
+  function* coro(): Coroutine<number> {
+    yield;
+    throw 'a string';
+  }
+  const t = new Task(coro(), { loop });
+  let caught: unknown;
+  try {
+    loop.run_until_complete(t);
+  } catch (e) {
+    caught = e;
+  }
+  assert.is(caught, 'a string');
+  assert.is(t.exception(), 'a string');
+});
+
+test('a coroutine that throws null or undefined fails the task with a TypeError (it does not hang)', () => {
+  for (const value of [null, undefined]) {
+    function* coro(): Coroutine<number> {
+      yield;
+      throw value;
+    }
+    const t = new Task(coro(), { loop });
+    rejects(() => loop.run_until_complete(t), TypeError, new RegExp(`threw ${value}`));
+    assert.is(t.done(), true);
+    assert.is(Task.all_tasks(loop).size, 0);
+  }
+});
+
 test('yield* a coroutine returns its value, through several levels', () => {
   const log: string[] = [];
   function* leaf(x: number): Coroutine<number> {
@@ -421,6 +450,67 @@ test('a task waiting on another task that gets cancelled ends cancelled', () => 
   rejects(() => loop.run_until_complete(outer), CancelledError);
   assert.is(inner.cancelled(), true);
   assert.is(outer.cancelled(), true);
+});
+
+test('the seed\'s Task timeout option cancels the task when the time is up', () => {
+  function* coro(): Coroutine<number> {
+    yield* sleep(10, undefined, { loop });
+    return 12;
+  }
+  const t = new Task(coro(), { loop, timeout: 0.5 });
+  rejects(() => loop.run_until_complete(t), CancelledError);
+  assert.is(t.cancelled(), true);
+  assert.is(loop.time(), 0.5);
+});
+
+test('the Task timeout: a waiting coroutine can catch the CancelledError; a quick task is not cancelled', () => {
+  function* slow(): Coroutine<number> {
+    yield* sleep(10, undefined, { loop });
+    return 12;
+  }
+  function* quick(): Coroutine<number> {
+    yield* sleep(1, undefined, { loop });
+    return 1;
+  }
+  function* coro(): Coroutine<string> {
+    const q = yield* new Task(quick(), { loop, timeout: 5 });
+    try {
+      yield* new Task(slow(), { loop, timeout: 2 });
+      return 'no';
+    } catch (e) {
+      return `${q} ${(e as Error).name}@${loop.time()}`;
+    }
+  }
+  assert.is(loop.run_until_complete(coro()), '1 CancelledError@3');
+  assert.is(loop._scheduled.peek(), undefined);
+});
+
+test('the seed name event_loop works for a Task', () => {
+  function* coro(): Coroutine<number> {
+    return 1;
+  }
+  const t = new Task(coro(), { event_loop: loop });
+  assert.is(t.get_loop(), loop);
+  assert.is(loop.run_until_complete(t), 1);
+});
+
+test('a task that cancels itself gets CancelledError at its next yield', () => {
+  const log: string[] = [];
+  function* coro(): Coroutine<void> {
+    assert.is(Task.current_task(loop)!.cancel(), true);
+    log.push('still running');
+    try {
+      yield* sleep(5, undefined, { loop });
+      log.push('not reached');
+    } catch (e) {
+      log.push(`${(e as Error).name}@${loop.time()}`);
+      throw e;
+    }
+  }
+  const t = new Task(coro(), { loop });
+  rejects(() => loop.run_until_complete(t), CancelledError);
+  assert.equal(log, ['still running', 'CancelledError@0']);
+  assert.is(t.cancelled(), true);
 });
 
 test('toString shows the state of a task', () => {

@@ -30,12 +30,18 @@ function rejects(fn: () => unknown, cls: Function, message?: RegExp): unknown {
   return caught;
 }
 
-/** A coroutine that sleeps `delay` virtual seconds, logs, and returns `value` (or throws it if an Error). */
+/** A coroutine that sleeps `delay` virtual seconds, logs `value@time`, and returns `value`. */
 function* after<T>(delay: number, value: T, log?: string[]): Coroutine<T> {
   yield* sleep(delay, undefined, { loop });
-  log?.push(`${String(value instanceof Error ? value.message : value)}@${loop.time()}`);
-  if (value instanceof Error) throw value;
+  log?.push(`${String(value)}@${loop.time()}`);
   return value;
+}
+
+/** A coroutine that sleeps `delay` virtual seconds, logs `message@time`, and throws `error`. */
+function* fail_after(delay: number, error: Error, log?: string[]): Coroutine<never> {
+  yield* sleep(delay, undefined, { loop });
+  log?.push(`${error.message}@${loop.time()}`);
+  throw error;
 }
 
 function sorted_results<T>(fs: Set<Future<T>>): T[] {
@@ -130,7 +136,7 @@ test('wait: FIRST_COMPLETED returns after the first; the others stay pending', (
 
 test('wait: FIRST_EXCEPTION returns at the first failure', () => {
   const a = new Task(after(1, 'a'), { loop });
-  const b = new Task(after(2, new Error('b failed')), { loop });
+  const b = new Task(fail_after(2, new Error('b failed')), { loop });
   const c = new Task(after(5, 'c'), { loop });
   const [done, pending] = loop.run_until_complete(wait([a, b, c], { loop, return_when: FIRST_EXCEPTION }));
   assert.is(loop.time(), 2);
@@ -157,6 +163,18 @@ test('wait: FIRST_EXCEPTION with a failure already there returns at once', () =>
   const [done, pending] = loop.run_until_complete(wait([failed, slow], { loop, return_when: FIRST_EXCEPTION }));
   assert.is(loop.time(), 0);
   assert.equal(done, new Set([failed]));
+  assert.equal(pending, new Set([slow]));
+  slow.cancel();
+  rejects(() => loop.run_until_complete(slow), CancelledError);
+});
+
+test('wait: FIRST_COMPLETED with a future already done returns at once', () => {
+  const f = new Future<string>({ loop });
+  f.set_result('ready');
+  const slow = new Task(after(10, 'slow'), { loop });
+  const [done, pending] = loop.run_until_complete(wait([slow, f], { loop, return_when: FIRST_COMPLETED }));
+  assert.is(loop.time(), 0);
+  assert.equal(done, new Set([f]));
   assert.equal(pending, new Set([slow]));
   slow.cancel();
   rejects(() => loop.run_until_complete(slow), CancelledError);
@@ -221,7 +239,7 @@ test('wait: duplicates are counted once', () => {
 });
 
 test('wait: an exception does not raise, it stays in the future', () => {
-  const a = new Task(after(1, new Error('bad')), { loop });
+  const a = new Task(fail_after(1, new Error('bad')), { loop });
   const b = new Task(after(2, 'b'), { loop });
   const [done] = loop.run_until_complete(wait([a, b], { loop }));
   assert.is(done.size, 2);
@@ -305,7 +323,7 @@ test('wait_for: on a future; an exception of the inner is raised', () => {
   const f = new Future<number>({ loop });
   loop.call_later(1, () => f.set_result(9));
   assert.is(loop.run_until_complete(wait_for(f, 2, { loop })), 9);
-  rejects(() => loop.run_until_complete(wait_for(after(1, new RangeError('inner')), 2, { loop })), RangeError, /inner/);
+  rejects(() => loop.run_until_complete(wait_for(fail_after(1, new RangeError('inner')), 2, { loop })), RangeError, /inner/);
 });
 
 test('wait_for: cancelling the outer cancels the inner', () => {
@@ -369,7 +387,7 @@ test('as_completed: with futures completed from callbacks', () => {
 test('as_completed: an exception is raised at the yield*, and iteration can go on', () => {
   function* coro(): Coroutine<string[]> {
     const out: string[] = [];
-    for (const next of as_completed([after(2, 'ok'), after(1, new Error('bad'))], { loop })) {
+    for (const next of as_completed([after(2, 'ok'), fail_after(1, new Error('bad'))], { loop })) {
       try {
         out.push(yield* next);
       } catch (e) {
@@ -423,6 +441,19 @@ test('as_completed: yields as many coroutines as inputs', () => {
   assert.equal(loop.run_until_complete(coro()), [1, 2, 3]);
 });
 
+test('as_completed: the coroutines can be waited for concurrently by different tasks', () => {
+  const its = [...as_completed([after(2, 'slow'), after(1, 'fast')], { loop })];
+  function* consume(next: Coroutine<string>, name: string): Coroutine<string> {
+    return `${name}:${yield* next}@${loop.time()}`;
+  }
+  const a = new Task(consume(its[0]!, 'A'), { loop });
+  const b = new Task(consume(its[1]!, 'B'), { loop });
+  const results = loop.run_until_complete(gather(a, b, { loop }));
+  // Whichever consumer wakes first gets the first completion; both must finish, at 1 and at 2.
+  assert.equal(results.map((r) => r.slice(2)).sort(), ['fast@1', 'slow@2']);
+  assert.is(loop.time(), 2);
+});
+
 test('as_completed: empty input is an error', () => {
   rejects(() => [...as_completed([], { loop })], RangeError);
 });
@@ -448,7 +479,7 @@ test('gather: mixes futures, tasks and coroutines', () => {
 test('gather: the first exception fails the gather; the others keep running', () => {
   const log: string[] = [];
   const a = new Task(after(1, 'a', log), { loop });
-  const b = new Task(after(2, new RangeError('b failed'), log), { loop });
+  const b = new Task(fail_after(2, new RangeError('b failed'), log), { loop });
   const c = new Task(after(3, 'c', log), { loop });
   const g = gather(a, b, c, { loop });
   rejects(() => loop.run_until_complete(g), RangeError, /b failed/);
@@ -460,7 +491,7 @@ test('gather: the first exception fails the gather; the others keep running', ()
 
 test('gather: return_exceptions puts exceptions in their places', () => {
   const err = new Error('middle');
-  const g = gather(after(1, 'a'), after(2, err), after(3, 'c'), { loop, return_exceptions: true });
+  const g = gather(after(1, 'a'), fail_after(2, err), after(3, 'c'), { loop, return_exceptions: true });
   const results = loop.run_until_complete(g);
   assert.is(results.length, 3);
   assert.is(results[0], 'a');

@@ -56,14 +56,14 @@ static napi_value js_kevent(napi_env env, napi_callback_info info) {
     return NULL;
   if ((uint64_t)nch > chlen / 3) {
     tl_throw(env, true, "kevent: changes holds %zu [fd, filter, flags] triples, fewer than nchanges (%lld)",
-                   chlen / 3, (long long)nch);
+             chlen / 3, (long long)nch);
     return NULL;
   }
   for (int64_t i = 0; i < nch; i++) {
     int32_t fd = ch[3 * i], filter = ch[3 * i + 1], flags = ch[3 * i + 2];
     if (fd < 0 || filter < INT16_MIN || filter > INT16_MAX || flags < 0 || flags > UINT16_MAX) {
       tl_throw(env, true, "kevent: change %lld has a bad fd, filter or flags (%d, %d, %d)", (long long)i, fd,
-                     filter, flags);
+               filter, flags);
       return NULL;
     }
   }

@@ -32,7 +32,7 @@ static napi_value js_poll(napi_env env, napi_callback_info info) {
     return NULL;
   if ((uint64_t)nfds > fdslen / 2) {
     tl_throw(env, true, "poll: fds holds %zu [fd, events] pairs, fewer than nfds (%lld)", fdslen / 2,
-                   (long long)nfds);
+             (long long)nfds);
     return NULL;
   }
   for (int64_t i = 0; i < nfds; i++) {

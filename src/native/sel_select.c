@@ -57,7 +57,7 @@ static napi_value js_select(napi_env env, napi_callback_info info) {
     return NULL;
   if ((uint64_t)(nr + nw) > outlen / 2) {
     tl_throw(env, true, "select: out must have room for 2 * (nr + nw) = %lld ints, has %zu",
-                   (long long)(2 * (nr + nw)), outlen);
+             (long long)(2 * (nr + nw)), outlen);
     return NULL;
   }
   if (!fill_set(env, rfds, nr, &rset, &maxfd) || !fill_set(env, wfds, nw, &wset, &maxfd)) return NULL;

@@ -111,25 +111,25 @@ static bool parse_inet6(napi_env env, const char *fn, napi_value v, struct socka
   return true;
 }
 
-static bool parse_unix(napi_env env, const char *fn, napi_value v, struct sockaddr_un *sun, socklen_t *len) {
+static bool parse_unix(napi_env env, const char *fn, napi_value v, struct sockaddr_un *su, socklen_t *len) {
   napi_valuetype t;
   size_t n;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_string)
     return TL_TYPE_ERROR(env, "%s: an AF_UNIX address must be a path string", fn);
   if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok) return false;
-  memset(sun, 0, sizeof *sun);
-  sun->sun_family = AF_UNIX;
+  memset(su, 0, sizeof *su);
+  su->sun_family = AF_UNIX;
   /* A filesystem path needs its NUL terminator to fit portably; an abstract name has none. */
-  if (n > sizeof sun->sun_path)
+  if (n > sizeof su->sun_path)
     return TL_RANGE_ERROR(env, "%s: AF_UNIX path is too long (%zu bytes, limit %zu)", fn, n,
-                          sizeof sun->sun_path - 1);
-  char tmp[sizeof sun->sun_path + 1];
+                          sizeof su->sun_path - 1);
+  char tmp[sizeof su->sun_path + 1];
   if (napi_get_value_string_utf8(env, v, tmp, sizeof tmp, &n) != napi_ok) return false;
   bool abstract = n > 0 && tmp[0] == '\0';
-  if (!abstract && n >= sizeof sun->sun_path)
+  if (!abstract && n >= sizeof su->sun_path)
     return TL_RANGE_ERROR(env, "%s: AF_UNIX path is too long (%zu bytes, limit %zu)", fn, n,
-                          sizeof sun->sun_path - 1);
-  memcpy(sun->sun_path, tmp, n);
+                          sizeof su->sun_path - 1);
+  memcpy(su->sun_path, tmp, n);
   *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (abstract || n == 0 ? 0 : 1));
   return true;
 }
@@ -177,13 +177,13 @@ napi_value tl_make_addr(napi_env env, const struct sockaddr_storage *ss, socklen
     return inet_value(env, AF_INET6, &sin6->sin6_addr, ntohs(sin6->sin6_port), extra);
   }
   if (len >= offsetof(struct sockaddr_un, sun_path) && ss->ss_family == AF_UNIX) {
-    const struct sockaddr_un *sun = (const struct sockaddr_un *)ss;
+    const struct sockaddr_un *su = (const struct sockaddr_un *)ss;
     size_t n = len - offsetof(struct sockaddr_un, sun_path);
-    if (n > sizeof sun->sun_path) n = sizeof sun->sun_path;
+    if (n > sizeof su->sun_path) n = sizeof su->sun_path;
     /* Unnamed sockets give n == 0 (''); abstract names keep their leading NUL and are not
      * NUL-terminated; filesystem paths end at the first NUL. */
-    if (n > 0 && sun->sun_path[0] != '\0') n = strnlen(sun->sun_path, n);
-    TL_CALL(env, napi_create_string_utf8(env, sun->sun_path, n, &r));
+    if (n > 0 && su->sun_path[0] != '\0') n = strnlen(su->sun_path, n);
+    TL_CALL(env, napi_create_string_utf8(env, su->sun_path, n, &r));
     return r;
   }
   TL_CALL(env, napi_get_null(env, &r));

@@ -1,0 +1,297 @@
+/**
+ * The high-level network API of PEP 3156, written as coroutines over the loop's public surface:
+ * `create_connection`, `start_serving` / `stop_serving` (and the final PEP's `create_server` returning a
+ * `Server`, on the same code), and `create_datagram_endpoint`. The loop's methods of the same names are
+ * one-line delegations to these.
+ *
+ * Names are resolved with the loop's getaddrinfo (in a worker thread: a slow DNS answer never blocks the
+ * loop), then each address is tried in turn. When all fail, the error raised is the right OSError
+ * subclass with its errno (one of them, when they agree; an OSError listing them all otherwise).
+ */
+import { OSError, NotImplementedError } from '../src/errors.js';
+import type { AbstractEventLoop } from '../src/events.js';
+import { Future, type Coroutine } from '../src/futures.js';
+import type { BaseProtocol, DatagramProtocol, Protocol } from '../src/protocols.js';
+import {
+  AF_INET6, AF_UNSPEC, AI_PASSIVE, IPPROTO_IPV6, IPV6_V6ONLY, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket,
+} from '../src/socket.js';
+import type { SockAddr } from '../src/binding.js';
+import type { DatagramTransport, Transport } from '../src/transports.js';
+import { getaddrinfo } from './lookup.js';
+
+type Address = [string, number] | [string, number, number, number];
+
+export interface ConnectionOptions {
+  ssl?: unknown;
+  family?: number;
+  proto?: number;
+  flags?: number;
+  sock?: Socket;
+  local_addr?: [string | null, number | null];
+  server_hostname?: string;
+}
+
+function no_tls(ssl: unknown): void {
+  if (ssl) throw new NotImplementedError('TLS (ssl=) is not available yet in tulip-ts: see the TLS issue');
+}
+
+/** Raises the one error when every attempt failed the same way, or one OSError naming them all. */
+function raise_all(errors: OSError[]): never {
+  if (errors.length === 1 || errors.every((e) => String(e) === String(errors[0]))) throw errors[0]!;
+  throw new OSError(null, `Multiple exceptions: ${errors.map((e) => String(e.message)).join(', ')}`);
+}
+
+function* resolve(loop: AbstractEventLoop, host: string | null | undefined, port: number | string | null | undefined, options: { family?: number | undefined; type: number; proto?: number | undefined; flags?: number | undefined }): Coroutine<Array<[number, number, number, string, Address]>> {
+  const infos = yield* getaddrinfo(loop, host ?? null, port ?? null, options);
+  if (infos.length === 0) throw new OSError(null, 'getaddrinfo() returned empty list');
+  return infos as Array<[number, number, number, string, Address]>;
+}
+
+/**
+ * Opens a stream connection to `host`:`port` (or over `sock`): `[transport, protocol]` once connected.
+ * `protocol_factory()` is called once; `connection_made` runs before this returns.
+ */
+export function* create_connection<P extends Protocol>(
+  loop: AbstractEventLoop, protocol_factory: () => P, host?: string | null, port?: number | string | null, options: ConnectionOptions = {},
+): Coroutine<[Transport, P]> {
+  no_tls(options.ssl);
+  if (options.server_hostname !== undefined) throw new RangeError('server_hostname is only meaningful with ssl');
+  let sock = options.sock;
+  if (host != null || port != null) {
+    if (sock !== undefined) throw new RangeError('host/port and sock can not be specified at the same time');
+    const infos = yield* resolve(loop, host, port, { family: options.family, type: SOCK_STREAM, proto: options.proto, flags: options.flags });
+    const local = options.local_addr
+      ? yield* resolve(loop, options.local_addr[0], options.local_addr[1], { family: options.family, type: SOCK_STREAM, proto: options.proto, flags: options.flags })
+      : null;
+    const errors: OSError[] = [];
+    for (const [family, type, proto, , address] of infos) {
+      const candidate = new Socket(family, type, proto);
+      try {
+        if (local !== null) bind_local(candidate, family, local);
+        yield* loop.sock_connect(candidate, address);
+        sock = candidate;
+        break;
+      } catch (e) {
+        candidate.close();
+        if (!(e instanceof OSError)) throw e; // cancellation, or a bug: not "this address failed"
+        errors.push(e);
+      }
+    }
+    if (sock === undefined) raise_all(errors);
+  } else if (sock === undefined) {
+    throw new RangeError('host and port was not specified and no sock specified');
+  }
+  sock.setblocking(false);
+  const protocol = protocol_factory();
+  const waiter = new Future<null>({ loop });
+  const transport = loop._make_socket_transport(sock, protocol, waiter);
+  try {
+    yield* waiter;
+  } catch (e) {
+    transport.close();
+    throw e;
+  }
+  return [transport as Transport, protocol];
+}
+
+function bind_local(sock: Socket, family: number, local: Array<[number, number, number, string, Address]>): void {
+  const errors: OSError[] = [];
+  for (const [f, , , , laddr] of local) {
+    if (f !== family) continue;
+    try {
+      sock.bind(laddr);
+      return;
+    } catch (e) {
+      if (!(e instanceof OSError)) throw e;
+      errors.push(new OSError(e.errno, `error while attempting to bind on address ${JSON.stringify(laddr)}: ${e.strerror}`));
+    }
+  }
+  if (errors.length === 0) throw new OSError(null, `no local address of family ${family} to bind to`);
+  raise_all(errors);
+}
+
+export interface ServingOptions {
+  family?: number;
+  flags?: number;
+  sock?: Socket;
+  backlog?: number;
+  reuse_address?: boolean;
+  ssl?: unknown;
+}
+
+/**
+ * Listens on `host`:`port` and serves each accepted connection with a new `protocol_factory()`. Returns
+ * the listening sockets: one per address, so IPv4 and IPv6 both when `host` is null or ''. Stop one with
+ * `stop_serving(sock)`. Connections already accepted are not affected.
+ */
+export function* start_serving(
+  loop: AbstractEventLoop, protocol_factory: () => BaseProtocol, host?: string | null, port?: number | string | null, options: ServingOptions = {},
+): Coroutine<Socket[]> {
+  return yield* _serve(loop, protocol_factory, host, port, options, null);
+}
+
+function* _serve(
+  loop: AbstractEventLoop, protocol_factory: () => BaseProtocol, host: string | null | undefined, port: number | string | null | undefined,
+  options: ServingOptions, server: Server | null,
+): Coroutine<Socket[]> {
+  no_tls(options.ssl);
+  const backlog = options.backlog ?? 100;
+  let sockets: Socket[];
+  if (host !== undefined || port !== undefined) {
+    if (options.sock !== undefined) throw new RangeError('host/port and sock can not be specified at the same time');
+    const infos = yield* resolve(loop, host === '' ? null : host, port, { family: options.family ?? AF_UNSPEC, type: SOCK_STREAM, flags: options.flags ?? AI_PASSIVE });
+    sockets = [];
+    const seen = new Set<string>();
+    try {
+      for (const [family, type, proto, , address] of infos) {
+        const key = `${family}/${JSON.stringify(address)}`;
+        if (seen.has(key)) continue; // getaddrinfo may repeat an address for several protocols
+        seen.add(key);
+        const sock = new Socket(family, type, proto);
+        sockets.push(sock);
+        if (options.reuse_address ?? true) sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+        // Let the IPv4 and the IPv6 socket both have the port: the IPv6 one must not claim IPv4 too.
+        if (family === AF_INET6) sock.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 1);
+        try {
+          sock.bind(address);
+        } catch (e) {
+          if (!(e instanceof OSError)) throw e;
+          throw new (e.constructor as typeof OSError)(e.errno, `error while attempting to bind on address ${JSON.stringify(address)}: ${e.strerror}`);
+        }
+      }
+    } catch (e) {
+      for (const s of sockets) s.close();
+      throw e;
+    }
+  } else {
+    if (options.sock === undefined) throw new RangeError('host and port was not specified and no sock specified');
+    sockets = [options.sock];
+  }
+  for (const sock of sockets) {
+    sock.listen(backlog);
+    sock.setblocking(false);
+    loop._start_serving(protocol_factory, sock, server, backlog);
+  }
+  return sockets;
+}
+
+/** Stops the serving loop of one socket returned by start_serving(), and closes it. */
+export function stop_serving(loop: AbstractEventLoop, sock: Socket): void {
+  if (sock.fileno() < 0) return;
+  loop.remove_reader(sock.fileno());
+  sock.close();
+}
+
+/**
+ * The final PEP's server object, on start_serving's code: `sockets`, `close()` (stops listening;
+ * accepted connections go on), and the coroutine `wait_closed()`, which returns once the server is
+ * closed and its last connection has ended.
+ */
+export class Server {
+  sockets: Socket[] | null = null;
+  private _active = 0;
+  private _waiters: Future<null>[] = [];
+
+  constructor(private readonly _loop: AbstractEventLoop) {}
+
+  close(): void {
+    const sockets = this.sockets;
+    if (sockets === null) return;
+    this.sockets = null;
+    for (const sock of sockets) stop_serving(this._loop, sock);
+    if (this._active === 0) this._wake();
+  }
+
+  *wait_closed(): Coroutine<void> {
+    if (this.sockets === null && this._active === 0) return;
+    const waiter = new Future<null>({ loop: this._loop });
+    this._waiters.push(waiter);
+    yield* waiter;
+  }
+
+  /** @internal a transport of this server was created */
+  _attach(): void {
+    this._active++;
+  }
+
+  /** @internal a transport of this server is gone */
+  _detach(): void {
+    if (--this._active === 0 && this.sockets === null) this._wake();
+  }
+
+  private _wake(): void {
+    const waiters = this._waiters;
+    this._waiters = [];
+    for (const w of waiters) if (!w.done()) w.set_result(null);
+  }
+}
+
+/** Like start_serving(), but returns a `Server` (asyncio 3.4's create_server). */
+export function* create_server(
+  loop: AbstractEventLoop, protocol_factory: () => BaseProtocol, host?: string | null, port?: number | string | null, options: ServingOptions = {},
+): Coroutine<Server> {
+  const server = new Server(loop);
+  server.sockets = yield* _serve(loop, protocol_factory, host, port, options, server);
+  return server;
+}
+
+export interface DatagramOptions {
+  local_addr?: [string | null, number | null];
+  remote_addr?: [string | null, number | null];
+  family?: number;
+  proto?: number;
+  flags?: number;
+  reuse_address?: boolean;
+}
+
+/**
+ * Creates a datagram endpoint bound to `local_addr` and/or "connected" to `remote_addr` (the default
+ * destination of sendto): `[transport, protocol]`. With both, every pair of local and remote addresses of
+ * the same family is tried.
+ */
+export function* create_datagram_endpoint<P extends DatagramProtocol>(
+  loop: AbstractEventLoop, protocol_factory: () => P, options: DatagramOptions = {},
+): Coroutine<[DatagramTransport, P]> {
+  const { local_addr, remote_addr } = options;
+  const family = options.family ?? 0, proto = options.proto ?? 0, flags = options.flags ?? 0;
+  const pairs: Array<[number, number, Address | null, Address | null]> = [];
+  if (!local_addr && !remote_addr) {
+    if (family === 0) throw new RangeError('create_datagram_endpoint() needs local_addr, remote_addr or a family');
+    pairs.push([family, proto, null, null]);
+  } else {
+    const local = local_addr ? yield* resolve(loop, local_addr[0], local_addr[1], { family, type: SOCK_DGRAM, proto, flags }) : null;
+    const remote = remote_addr ? yield* resolve(loop, remote_addr[0], remote_addr[1], { family, type: SOCK_DGRAM, proto, flags }) : null;
+    for (const [f, , p, , laddr] of local ?? [[0, 0, 0, '', null] as const]) {
+      for (const [rf, , rp, , raddr] of remote ?? [[0, 0, 0, '', null] as const]) {
+        if (local && remote && f !== rf) continue;
+        pairs.push([local ? f : rf, local ? p : rp, laddr as Address | null, raddr as Address | null]);
+      }
+    }
+    if (pairs.length === 0) throw new RangeError('can not find a local and a remote address of the same family');
+  }
+  const errors: OSError[] = [];
+  for (const [f, p, laddr, raddr] of pairs) {
+    const sock = new Socket(f, SOCK_DGRAM, p);
+    try {
+      if (options.reuse_address) sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+      if (laddr !== null) sock.bind(laddr);
+      if (raddr !== null) yield* loop.sock_connect(sock, raddr);
+    } catch (e) {
+      sock.close();
+      if (!(e instanceof OSError)) throw e;
+      errors.push(e);
+      continue;
+    }
+    const protocol = protocol_factory();
+    const waiter = new Future<null>({ loop });
+    const transport = loop._make_datagram_transport(sock, protocol, raddr as SockAddr | null, waiter);
+    try {
+      yield* waiter;
+    } catch (e) {
+      transport.close();
+      throw e;
+    }
+    return [transport as DatagramTransport, protocol];
+  }
+  raise_all(errors);
+}

@@ -1,0 +1,445 @@
+/**
+ * The selector loop's transports (in Tulip they sit at the bottom of `selector_events.py`; they are split
+ * out here to keep both files small): a stream transport over a connected socket, and a datagram
+ * transport.
+ *
+ * The hot path, per message, is: one recv() into a shared 256 KiB buffer, one copy of exactly the bytes
+ * read into the Buffer handed to `data_received()`; and for `write()`, one send() tried at once. Only what
+ * the socket does not take is buffered (copied, since the caller may reuse its array), with a writer
+ * registered to flush it in order, several chunks per writev(). Nothing here allocates a closure per event.
+ *
+ * Invariants: `connection_made` is called once, before any other protocol method; `connection_lost` is
+ * called once, from the loop, after which the socket is closed; bytes written are sent in order or the
+ * transport ends with `connection_lost(exc)`.
+ */
+import { binding, type SockAddr } from './binding.js';
+import { RuntimeError, errno, os_error, type OSError } from './errors.js';
+import type { AbstractEventLoop } from './events.js';
+import type { Future } from './futures.js';
+import { logger } from './log.js';
+import type { BaseProtocol, DatagramProtocol, Protocol } from './protocols.js';
+import type { Socket } from './socket.js';
+import { check_bytes, type DatagramTransport, type Transport } from './transports.js';
+
+const EAGAIN = errno['EAGAIN']!;
+const EINTR = errno['EINTR']!;
+const ECONNREFUSED = errno['ECONNREFUSED']!;
+const C = binding.constants;
+
+/** Reads land here first; the protocol gets an exact-size copy. One per thread, reused by every socket. */
+const READ_BUFFER = Buffer.allocUnsafeSlow(256 * 1024);
+
+const DEFAULT_HIGH_WATER = 64 * 1024;
+
+/** Extra information a transport reports through get_extra_info(). */
+export type TransportExtra = Record<string, unknown>;
+
+/** What a transport tells the server it belongs to (create_server's Server counts live connections). */
+export interface ServerLike {
+  _attach(): void;
+  _detach(): void;
+}
+
+/** The loop surface the transports use (a SelectorEventLoop). */
+interface IoLoop extends AbstractEventLoop {
+  remove_reader(fd: number): boolean;
+  remove_writer(fd: number): boolean;
+}
+
+function is_connection_error(e: unknown): boolean {
+  const code = (e as OSError).code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ESHUTDOWN' || code === 'ECONNABORTED';
+}
+
+/** What both transports share: the socket, the protocol, the write buffer and its flow control, closing. */
+abstract class SelectorTransportBase<P extends BaseProtocol> {
+  protected _loop: IoLoop;
+  protected _sock: Socket;
+  protected _fd: number;
+  protected _protocol: P;
+  protected _extra: TransportExtra;
+  protected _buffer_size = 0;
+  protected _closing = false;
+  /** Set once connection_lost is scheduled; counts writes attempted after that (to warn once). */
+  protected _conn_lost = 0;
+  private _protocol_paused = false;
+  private _high_water = DEFAULT_HIGH_WATER;
+  private _low_water = DEFAULT_HIGH_WATER / 4;
+  protected readonly _read_ready_cb = (): void => this._read_ready();
+  protected readonly _write_ready_cb = (): void => this._write_ready();
+
+  constructor(loop: IoLoop, sock: Socket, protocol: P, extra: TransportExtra | undefined) {
+    this._loop = loop;
+    this._sock = sock;
+    this._fd = sock.fileno();
+    this._protocol = protocol;
+    this._extra = { socket: sock, ...extra };
+    if (!('sockname' in this._extra)) this._extra['sockname'] = try_address(() => sock.getsockname());
+    if (!('peername' in this._extra)) this._extra['peername'] = try_address(() => sock.getpeername());
+  }
+
+  get_extra_info(name: string, default_value: unknown = null): unknown {
+    const v = this._extra[name];
+    return v === undefined || v === null ? default_value : v;
+  }
+
+  is_closing(): boolean {
+    return this._closing;
+  }
+
+  get_write_buffer_size(): number {
+    return this._buffer_size;
+  }
+
+  /** `pause_writing()` is called above `high` bytes buffered, `resume_writing()` at or below `low`. */
+  set_write_buffer_limits(high?: number, low?: number): void {
+    if (high === undefined) high = low === undefined ? DEFAULT_HIGH_WATER : 4 * low;
+    if (low === undefined) low = Math.floor(high / 4);
+    if (!(high >= low && low >= 0)) throw new RangeError(`high (${high}) must be >= low (${low}) must be >= 0`);
+    this._high_water = high;
+    this._low_water = low;
+    this._maybe_pause_protocol();
+  }
+
+  get_write_buffer_limits(): [number, number] {
+    return [this._low_water, this._high_water];
+  }
+
+  close(): void {
+    if (this._closing) return;
+    this._closing = true;
+    this._loop.remove_reader(this._fd);
+    if (this._buffer_size === 0) {
+      this._conn_lost++;
+      this._loop.call_soon(() => this._call_connection_lost(null));
+    }
+  }
+
+  abort(): void {
+    this._force_close(null);
+  }
+
+  protected abstract _read_ready(): void;
+  protected abstract _write_ready(): void;
+  protected abstract _clear_buffer(): void;
+
+  protected _maybe_pause_protocol(): void {
+    if (this._buffer_size <= this._high_water || this._protocol_paused) return;
+    this._protocol_paused = true;
+    try {
+      this._protocol.pause_writing();
+    } catch (e) {
+      logger.error('protocol.pause_writing() failed', e);
+    }
+  }
+
+  protected _maybe_resume_protocol(): void {
+    if (!this._protocol_paused || this._buffer_size > this._low_water) return;
+    this._protocol_paused = false;
+    try {
+      this._protocol.resume_writing();
+    } catch (e) {
+      logger.error('protocol.resume_writing() failed', e);
+    }
+  }
+
+  /** A write after the connection was lost is dropped; say so once, as asyncio does, not per call. */
+  protected _write_after_lost(): boolean {
+    if (this._conn_lost === 0) return false;
+    if (++this._conn_lost === 6) logger.warning('socket.send() raised exception: writes after connection_lost are dropped');
+    return true;
+  }
+
+  protected _fatal_error(exc: unknown, message = 'Fatal error on transport'): void {
+    // A peer that resets or goes away is ordinary for a network program: not worth an error report.
+    if (!is_connection_error(exc)) logger.error(`${message} ${this.constructor.name}`, exc);
+    this._force_close(exc as Error);
+  }
+
+  protected _force_close(exc: Error | null): void {
+    if (this._conn_lost) return;
+    if (this._buffer_size > 0) {
+      this._clear_buffer();
+      this._loop.remove_writer(this._fd);
+    }
+    if (!this._closing) {
+      this._closing = true;
+      this._loop.remove_reader(this._fd);
+    }
+    this._conn_lost++;
+    this._loop.call_soon(() => this._call_connection_lost(exc));
+  }
+
+  protected _call_connection_lost(exc: Error | null): void {
+    try {
+      this._protocol.connection_lost(exc);
+    } finally {
+      this._sock.close();
+      this._fd = -1;
+    }
+  }
+}
+
+function try_address(get: () => SockAddr | null): SockAddr | null {
+  try {
+    return get();
+  } catch {
+    return null; // e.g. ENOTCONN: no peer yet
+  }
+}
+
+/** A stream transport over a connected (TCP or Unix) socket. */
+export class SelectorSocketTransport extends SelectorTransportBase<Protocol> implements Transport {
+  private _chunks: Uint8Array[] = [];
+  /** Bytes of _chunks[0] already sent. */
+  private _offset = 0;
+  private _paused = false;
+  private _eof = false;
+  private _server: ServerLike | null;
+
+  constructor(loop: IoLoop, sock: Socket, protocol: BaseProtocol, waiter: Future<null> | null, extra: TransportExtra | undefined, server: ServerLike | null) {
+    super(loop, sock, protocol as Protocol, extra);
+    this._server = server;
+    server?._attach();
+    if ((sock.family === C.AF_INET || sock.family === C.AF_INET6) && sock.type === C.SOCK_STREAM) {
+      // As asyncio does: small writes go out at once instead of waiting for Nagle's algorithm.
+      binding.setsockopt(this._fd, C.IPPROTO_TCP, C.TCP_NODELAY, 1);
+    }
+    loop.call_soon(() => {
+      this._protocol.connection_made(this);
+      // connection_made may have paused or closed us already.
+      if (!this._paused && !this._closing) loop.add_reader(this._fd, this._read_ready_cb);
+      if (waiter !== null && !waiter.done()) waiter.set_result(null);
+    });
+  }
+
+  /** Stops reading: no data_received() until resume(). Idempotent. (pause_reading is the later name.) */
+  pause(): void {
+    if (this._closing || this._paused) return;
+    this._paused = true;
+    this._loop.remove_reader(this._fd);
+  }
+
+  resume(): void {
+    if (!this._paused) return;
+    this._paused = false;
+    if (!this._closing) this._loop.add_reader(this._fd, this._read_ready_cb);
+  }
+
+  pause_reading(): void {
+    this.pause();
+  }
+  resume_reading(): void {
+    this.resume();
+  }
+  is_reading(): boolean {
+    return !this._paused && !this._closing;
+  }
+
+  protected _read_ready(): void {
+    const n = binding.recv(this._fd, READ_BUFFER, 0, READ_BUFFER.length, 0);
+    if (n > 0) {
+      const data = Buffer.allocUnsafe(n);
+      READ_BUFFER.copy(data, 0, 0, n);
+      this._protocol.data_received(data);
+    } else if (n === 0) {
+      this._loop.remove_reader(this._fd);
+      const keep_open = this._protocol.eof_received();
+      if (!keep_open) this.close();
+    } else if (n !== -EAGAIN && n !== -EINTR) {
+      this._fatal_error(os_error(-n), 'Fatal read error on');
+    }
+  }
+
+  write(data: Uint8Array): void {
+    check_bytes(data, 'write');
+    if (this._eof) throw new RuntimeError('Cannot call write() after write_eof()');
+    if (this._write_after_lost()) return;
+    const len = data.length;
+    if (len === 0) return;
+    if (this._buffer_size === 0) {
+      const n = binding.send(this._fd, data, 0, len, 0);
+      if (n === len) return;
+      if (n < 0 && n !== -EAGAIN && n !== -EINTR) {
+        this._fatal_error(os_error(-n), 'Fatal write error on');
+        return;
+      }
+      this._chunks.push(Buffer.from(n > 0 ? data.subarray(n) : data));
+      this._buffer_size = len - Math.max(n, 0);
+      this._loop.add_writer(this._fd, this._write_ready_cb);
+    } else {
+      this._chunks.push(Buffer.from(data));
+      this._buffer_size += len;
+    }
+    this._maybe_pause_protocol();
+  }
+
+  writelines(list: Iterable<Uint8Array>): void {
+    for (const data of list) this.write(data);
+  }
+
+  protected _write_ready(): void {
+    const chunks = this._chunks;
+    const first = chunks[0]!;
+    const n = chunks.length === 1
+      ? binding.send(this._fd, first, this._offset, first.length - this._offset, 0)
+      : binding.writev(this._fd, chunks, chunks.length, this._offset);
+    if (n < 0) {
+      if (n === -EAGAIN || n === -EINTR) return;
+      this._fatal_error(os_error(-n), 'Fatal write error on');
+      return;
+    }
+    this._consume(n);
+    this._maybe_resume_protocol();
+    if (this._buffer_size > 0) return;
+    this._loop.remove_writer(this._fd);
+    if (this._closing) this._call_connection_lost_soon();
+    else if (this._eof) this._sock.shutdown(C.SHUT_WR);
+  }
+
+  /** Drops `n` sent bytes from the front of the buffer. */
+  private _consume(n: number): void {
+    this._buffer_size -= n;
+    const chunks = this._chunks;
+    let i = 0;
+    let left = n + this._offset;
+    while (i < chunks.length && left >= chunks[i]!.length) left -= chunks[i++]!.length;
+    if (i > 0) chunks.splice(0, i);
+    this._offset = left;
+  }
+
+  private _call_connection_lost_soon(): void {
+    this._conn_lost++;
+    this._loop.call_soon(() => this._call_connection_lost(null));
+  }
+
+  protected _clear_buffer(): void {
+    this._chunks = [];
+    this._offset = 0;
+    this._buffer_size = 0;
+  }
+
+  /** Sends EOF (shutdown of the write side) once the buffer is flushed; reading goes on. */
+  write_eof(): void {
+    if (this._eof || this._closing) return;
+    this._eof = true;
+    if (this._buffer_size === 0) this._sock.shutdown(C.SHUT_WR);
+  }
+
+  can_write_eof(): boolean {
+    return true;
+  }
+
+  protected override _call_connection_lost(exc: Error | null): void {
+    try {
+      super._call_connection_lost(exc);
+    } finally {
+      const server = this._server;
+      this._server = null;
+      server?._detach();
+    }
+  }
+
+  override toString(): string {
+    return `<SelectorSocketTransport fd=${this._fd}${this._closing ? ' closing' : ''}>`;
+  }
+}
+
+/** A datagram (UDP) transport. */
+export class SelectorDatagramTransport extends SelectorTransportBase<DatagramProtocol> implements DatagramTransport {
+  private _address: SockAddr | null;
+  private _queue: Array<[Uint8Array, SockAddr | null]> = [];
+
+  constructor(loop: IoLoop, sock: Socket, protocol: BaseProtocol, address: SockAddr | null, waiter: Future<null> | null, extra: TransportExtra | undefined) {
+    super(loop, sock, protocol as DatagramProtocol, extra);
+    this._address = address;
+    loop.call_soon(() => {
+      this._protocol.connection_made(this);
+      if (!this._closing) loop.add_reader(this._fd, this._read_ready_cb);
+      if (waiter !== null && !waiter.done()) waiter.set_result(null);
+    });
+  }
+
+  protected _read_ready(): void {
+    const r = binding.recvfrom(this._fd, READ_BUFFER, 0, READ_BUFFER.length, 0);
+    if (typeof r === 'number') {
+      if (r !== -EAGAIN && r !== -EINTR) this._report_error(-r);
+      return;
+    }
+    const [n, addr] = r;
+    const data = Buffer.allocUnsafe(n);
+    READ_BUFFER.copy(data, 0, 0, n);
+    this._protocol.datagram_received(data, addr);
+  }
+
+  /** Sends one datagram to `addr`, or to the remote address the endpoint was created with. */
+  sendto(data: Uint8Array, addr: SockAddr | null = null): void {
+    check_bytes(data, 'sendto');
+    if (this._address !== null && addr !== null && !same_address(addr, this._address)) {
+      throw new RangeError(`Invalid address: must be null or ${JSON.stringify(this._address)}`);
+    }
+    if (this._address === null && addr === null) throw new TypeError('sendto() needs an address: this endpoint has no remote_addr');
+    if (this._write_after_lost()) return;
+    if (this._queue.length === 0) {
+      const r = this._send(data, addr);
+      if (r >= 0) return;
+      if (r !== -EAGAIN && r !== -EINTR) {
+        this._report_error(-r);
+        return;
+      }
+      this._loop.add_writer(this._fd, this._write_ready_cb);
+    }
+    this._queue.push([Buffer.from(data), addr]);
+    this._buffer_size += data.length;
+    this._maybe_pause_protocol();
+  }
+
+  private _send(data: Uint8Array, addr: SockAddr | null): number {
+    return this._address !== null
+      ? binding.send(this._fd, data, 0, data.length, 0)
+      : binding.sendto(this._fd, data, 0, data.length, 0, this._sock.family, addr!);
+  }
+
+  protected _write_ready(): void {
+    while (this._queue.length > 0) {
+      const [data, addr] = this._queue[0]!;
+      const r = this._send(data, addr);
+      if (r === -EAGAIN || r === -EINTR) return;
+      this._queue.shift();
+      this._buffer_size -= data.length;
+      if (r < 0) this._report_error(-r);
+    }
+    this._maybe_resume_protocol();
+    this._loop.remove_writer(this._fd);
+    if (this._closing) {
+      this._conn_lost++;
+      this._loop.call_soon(() => this._call_connection_lost(null));
+    }
+  }
+
+  protected _clear_buffer(): void {
+    this._queue = [];
+    this._buffer_size = 0;
+  }
+
+  /** ECONNREFUSED (an ICMP reply to a datagram) goes to connection_refused; other errors to error_received. */
+  private _report_error(err: number): void {
+    const exc = os_error(err);
+    try {
+      if (err === ECONNREFUSED) this._protocol.connection_refused(exc);
+      else this._protocol.error_received(exc);
+    } catch (e) {
+      logger.error('datagram protocol callback failed', e);
+    }
+  }
+
+  override toString(): string {
+    return `<SelectorDatagramTransport fd=${this._fd}${this._closing ? ' closing' : ''}>`;
+  }
+}
+
+function same_address(a: SockAddr, b: SockAddr): boolean {
+  if (typeof a === 'string' || typeof b === 'string') return a === b;
+  return a[0] === b[0] && a[1] === b[1];
+}
+
