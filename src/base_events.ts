@@ -359,37 +359,37 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   // ---- Thread interaction (src/executor.ts) ----
 
   /** Runs `fn(...args)` on a worker thread; `fn` is a named export of a module (see executor.ts). */
-  run_in_executor<A extends unknown[], R>(executor: Executor | null, fn: ExecutorFunction<A, R> | Handle, ...args: A): Future<R> {
+  override run_in_executor<A extends unknown[], R>(executor: Executor | null, fn: ExecutorFunction<A, R> | Handle, ...args: A): Future<R> {
     return run_in_executor(this, executor, fn, ...args);
   }
-  set_default_executor(executor: Executor | null): void {
+  override set_default_executor(executor: Executor | null): void {
     set_default_executor(this, executor as Parameters<typeof set_default_executor>[1]);
   }
-  wrap_future<T>(future: ConcurrentFuture<T> | Future<T>): Future<T> {
+  override wrap_future<T>(future: ConcurrentFuture<T> | Future<T>): Future<T> {
     return wrap_future(this, future);
   }
 
   // ---- Name lookups and connections: coroutines in coroutines/lookup.ts and coroutines/network.ts ----
 
-  getaddrinfo(host: string | null, port: number | string | null, options?: LookupOptions): Coroutine<AddrInfo[]> {
+  override getaddrinfo(host: string | null, port: number | string | null, options?: LookupOptions): Coroutine<AddrInfo[]> {
     return getaddrinfo(this, host, port, options);
   }
-  getnameinfo(sockaddr: InetAddress, flags = 0): Coroutine<[string, string]> {
+  override getnameinfo(sockaddr: InetAddress, flags = 0): Coroutine<[string, string]> {
     return getnameinfo(this, sockaddr, flags);
   }
-  create_connection<P extends Protocol>(protocol_factory: () => P, host?: string | null, port?: number | string | null, options?: ConnectionOptions): Coroutine<[Transport, P]> {
+  override create_connection<P extends Protocol>(protocol_factory: () => P, host?: string | null, port?: number | string | null, options?: ConnectionOptions): Coroutine<[Transport, P]> {
     return create_connection(this, protocol_factory, host, port, options);
   }
-  start_serving(protocol_factory: () => BaseProtocol, host?: string | null, port?: number | string | null, options?: ServingOptions): Coroutine<Socket[]> {
+  override start_serving(protocol_factory: () => BaseProtocol, host?: string | null, port?: number | string | null, options?: ServingOptions): Coroutine<Socket[]> {
     return start_serving(this, protocol_factory, host, port, options);
   }
-  stop_serving(sock: Socket): void {
+  override stop_serving(sock: Socket): void {
     stop_serving(this, sock);
   }
-  create_server(protocol_factory: () => BaseProtocol, host?: string | null, port?: number | string | null, options?: ServingOptions): Coroutine<Server> {
+  override create_server(protocol_factory: () => BaseProtocol, host?: string | null, port?: number | string | null, options?: ServingOptions): Coroutine<Server> {
     return create_server(this, protocol_factory, host, port, options);
   }
-  create_datagram_endpoint<P extends DatagramProtocol>(protocol_factory: () => P, options?: DatagramOptions): Coroutine<[DatagramTransport, P]> {
+  override create_datagram_endpoint<P extends DatagramProtocol>(protocol_factory: () => P, options?: DatagramOptions): Coroutine<[DatagramTransport, P]> {
     return create_datagram_endpoint(this, protocol_factory, options);
   }
 

@@ -16,7 +16,12 @@ import type { Future, Coroutine } from './futures.js';
 import type { BaseProtocol } from './protocols.js';
 import type { Socket } from './socket.js';
 import type { Task } from './tasks.js';
-import type { BaseTransport } from './transports.js';
+import type { BaseTransport, DatagramTransport, Transport } from './transports.js';
+import type { DatagramProtocol, Protocol } from './protocols.js';
+import type { InetAddress } from './binding.js';
+import type { ConcurrentFuture, Executor, ExecutorFunction } from './executor.js';
+import type { AddrInfo, LookupOptions } from '../coroutines/lookup.js';
+import type { ConnectionOptions, DatagramOptions, Server, ServingOptions } from '../coroutines/network.js';
 
 /** What a callback looks like: any function, called with the arguments given when it was scheduled. */
 export type Callback<A extends unknown[] = any[]> = (...args: A) => unknown;
@@ -126,6 +131,11 @@ function not_implemented(name: string): never {
  * `NotImplementedError`. The coroutine layer (`coroutines/`) sees loops only through this class.
  */
 export abstract class AbstractEventLoop {
+  /** @internal The task running now (Task.current_task), and the pending tasks the loop keeps alive. */
+  _current_task: Task<unknown> | null = null;
+  /** @internal */
+  _tasks = new Set<Task<unknown>>();
+
   // Running and stopping.
   abstract run_forever(): void;
   abstract run_until_complete<T>(future: Future<T> | Coroutine<T>, timeout?: number | null): T;
@@ -162,6 +172,40 @@ export abstract class AbstractEventLoop {
   }
   remove_writer(fd: FileDescriptorLike): boolean {
     return not_implemented('remove_writer');
+  }
+
+  // Thread interaction.
+  run_in_executor<A extends unknown[], R>(executor: Executor | null, fn: ExecutorFunction<A, R> | Handle, ...args: A): Future<R> {
+    return not_implemented('run_in_executor');
+  }
+  set_default_executor(executor: Executor | null): void {
+    not_implemented('set_default_executor');
+  }
+  wrap_future<T>(future: ConcurrentFuture<T> | Future<T>): Future<T> {
+    return not_implemented('wrap_future');
+  }
+
+  // Name lookups and connections: coroutines (yield* them, or pass them to run_until_complete).
+  getaddrinfo(host: string | null, port: number | string | null, options?: LookupOptions): Coroutine<AddrInfo[]> {
+    return not_implemented('getaddrinfo');
+  }
+  getnameinfo(sockaddr: InetAddress, flags?: number): Coroutine<[string, string]> {
+    return not_implemented('getnameinfo');
+  }
+  create_connection<P extends Protocol>(protocol_factory: () => P, host?: string | null, port?: number | string | null, options?: ConnectionOptions): Coroutine<[Transport, P]> {
+    return not_implemented('create_connection');
+  }
+  start_serving(protocol_factory: () => BaseProtocol, host?: string | null, port?: number | string | null, options?: ServingOptions): Coroutine<Socket[]> {
+    return not_implemented('start_serving');
+  }
+  stop_serving(sock: Socket): void {
+    not_implemented('stop_serving');
+  }
+  create_server(protocol_factory: () => BaseProtocol, host?: string | null, port?: number | string | null, options?: ServingOptions): Coroutine<Server> {
+    return not_implemented('create_server');
+  }
+  create_datagram_endpoint<P extends DatagramProtocol>(protocol_factory: () => P, options?: DatagramOptions): Coroutine<[DatagramTransport, P]> {
+    return not_implemented('create_datagram_endpoint');
   }
 
   // Wrapped socket methods: Futures, usable with yield*.

