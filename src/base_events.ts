@@ -10,7 +10,7 @@
  * with a zero timeout.
  */
 import {
-  AbstractEventLoop, Handle, TimerHandle, _capture_stack, type Callback,
+  AbstractEventLoop, Handle, TimerHandle, _capture_stack, _set_running_loop, type Callback,
 } from './events.js';
 import { RuntimeError, TimeoutError } from './errors.js';
 import { Future, type Coroutine } from './futures.js';
@@ -117,9 +117,11 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this._check_closed();
     if (this._running) throw new RuntimeError('This event loop is already running');
     this._running = true;
+    const previous = _set_running_loop(this);
     try {
       while (!this._stopping) this._run_once();
     } finally {
+      _set_running_loop(previous);
       this._stopping = false;
       this._running = false;
     }

@@ -303,8 +303,27 @@ export function set_event_loop_policy(p: AbstractEventLoopPolicy | null): void {
   policy = p;
 }
 
+/** The loop whose run_forever() is on the stack (it owns the thread while it runs), or null. */
+let running_loop: AbstractEventLoop | null = null;
+
+/** @internal Set by run_forever() on entry and restored on exit. */
+export function _set_running_loop(loop: AbstractEventLoop | null): AbstractEventLoop | null {
+  const previous = running_loop;
+  running_loop = loop;
+  return previous;
+}
+
+/** The running loop, or null when no loop is running (asyncio 3.7's name). */
+export function get_running_loop(): AbstractEventLoop | null {
+  return running_loop;
+}
+
+/**
+ * The current loop: the running one when called from a callback or a coroutine (as asyncio does since
+ * 3.5.3, so that `sleep()`, `new Future()` and friends pick the loop that runs them), else the policy's.
+ */
 export function get_event_loop(): AbstractEventLoop {
-  return get_event_loop_policy().get_event_loop();
+  return running_loop ?? get_event_loop_policy().get_event_loop();
 }
 
 export function set_event_loop(loop: AbstractEventLoop | null): void {

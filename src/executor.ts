@@ -258,13 +258,6 @@ export class ConcurrentFuture<T = unknown> {
     this._invoke_callbacks();
   }
 
-  /** @internal cancels even a running job (the executor shut down under it) */
-  _force_cancel(): void {
-    if (this._state === CANCELLED || this._state === FINISHED) return;
-    this._state = CANCELLED;
-    this._invoke_callbacks();
-  }
-
   private _invoke_callbacks(): void {
     const callbacks = this._callbacks;
     this._callbacks = [];
@@ -314,6 +307,7 @@ const { workerData, parentPort } = require('node:worker_threads');
   const error = { __tulip_error__: 1, name: 'RuntimeError', message: 'the executor worker failed to start: ' + (e && e.stack || e), stack: undefined, props: {} };
   const wake = new Int32Array(workerData.wake);
   parentPort.on('message', (job) => {
+    if (job === 'quit') process.exit(0);
     workerData.result_port.postMessage({ id: job.id, ok: false, error });
     Atomics.add(wake, ${WAKE_COUNTER}, 1);
     Atomics.notify(wake, ${WAKE_COUNTER});
@@ -328,6 +322,9 @@ const { workerData, parentPort } = require('node:worker_threads');
   });
 });
 `;
+
+/** Tells a worker to exit once idle (it is never terminate()d: see shutdown()). */
+const QUIT = 'quit';
 
 interface PoolWorker {
   worker: Worker;
@@ -400,28 +397,28 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   /**
-   * No new jobs after this. `wait = true`: blocks this thread until every queued and running job is done,
-   * then stops the workers. `wait = false`: cancels the queued jobs and stops the workers at once; the
-   * futures of jobs that were running are cancelled too. Idempotent.
+   * No new jobs after this (RuntimeError). Queued jobs still run when `wait` is true and are cancelled when
+   * it is false; `wait = true` also blocks this thread until every job is done. The workers are told to
+   * exit and do so as soon as they are idle: a job already running is never killed half-way (a killed
+   * worker could die holding the wake-up table's lock), it finishes in the background and its future
+   * still completes whenever results are collected (PEP 3148's semantics). Idempotent.
    */
   shutdown(wait = true): void {
-    if (wait && !this._shutdown) {
-      this._shutdown = true;
-      this._wait_until(() => this._queue.length === 0 && this._running.size === 0, null);
+    if (this._shutdown) {
+      if (wait) this._wait_until(() => this._queue.length === 0 && this._running.size === 0, null);
+      return;
     }
     this._shutdown = true;
-    this._collect();
-    const queued = this._queue;
-    this._queue = [];
-    for (const job of queued) job.future.cancel();
-    const running = [...this._running.values()];
-    this._running.clear();
-    for (const { future } of running) future._force_cancel();
-    for (const w of this._workers) {
-      w.port.close();
-      void w.worker.terminate();
+    if (wait) {
+      this._wait_until(() => this._queue.length === 0 && this._running.size === 0, null);
+    } else {
+      const queued = this._queue;
+      this._queue = [];
+      for (const job of queued) job.future.cancel();
     }
-    this._workers = [];
+    // After the queue is empty: a worker handles QUIT after the job it runs, never before a queued one.
+    for (const w of this._workers) w.worker.postMessage(QUIT);
+    this._collect();
   }
 
   /** True once shutdown() was called. */
@@ -517,7 +514,7 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   private _lock(): void {
-    while (Atomics.compareExchange(this._wake, WAKE_LOCK, 0, 1) !== 0) { /* spin: a worker holds it for one syscall */ }
+    while (Atomics.compareExchange(this._wake, WAKE_LOCK, 0, 1) !== 0) { /* spin: a worker holds it for a few syscalls */ }
   }
 
   private _unlock(): void {
@@ -568,7 +565,7 @@ interface WakeableLoop extends AbstractEventLoop {
 }
 
 interface LoopState {
-  default_executor: ThreadPoolExecutor | null;
+  default_executor: Executor | null;
   /** Executors whose workers wake this loop, each with the fd it was given. */
   executors: Map<ThreadPoolExecutor, number>;
   remove_listener: (() => void) | null;
@@ -646,11 +643,16 @@ export function run_in_executor<A extends unknown[], R>(
   return wrap_future(loop, executor.submit(fn, ...args));
 }
 
-/** `loop.set_default_executor(executor)`: the executor run_in_executor(null, ...) uses from now on. */
-export function set_default_executor(loop: AbstractEventLoop, executor: ThreadPoolExecutor | null): void {
-  if (executor !== null && !(executor instanceof ThreadPoolExecutor)) {
-    throw new TypeError('set_default_executor() takes a ThreadPoolExecutor (or null for a fresh default one)');
+/**
+ * `loop.set_default_executor(executor)`: the executor run_in_executor(null, ...) uses from now on (null: a
+ * fresh ThreadPoolExecutor(5) on next use). The loop's close() shuts it down. An executor other than a
+ * ThreadPoolExecutor must complete its futures on the loop thread: nothing wakes the loop for it.
+ */
+export function set_default_executor(loop: AbstractEventLoop, executor: Executor | null): void {
+  if (executor !== null && (typeof executor !== 'object' || typeof executor.submit !== 'function' || typeof executor.shutdown !== 'function')) {
+    throw new TypeError('set_default_executor() takes an executor (an object with submit() and shutdown(), e.g. a ThreadPoolExecutor) or null');
   }
+  if (loop.is_closed()) throw new RuntimeError('Event loop is closed');
   state_of(loop).default_executor = executor;
 }
 
@@ -693,6 +695,6 @@ export function shutdown_default_executor(loop: AbstractEventLoop): void {
 }
 
 /** The loop's default executor, if it has one yet (for tests and introspection). */
-export function get_default_executor(loop: AbstractEventLoop): ThreadPoolExecutor | null {
+export function get_default_executor(loop: AbstractEventLoop): Executor | null {
   return loop_states.get(loop)?.default_executor ?? null;
 }

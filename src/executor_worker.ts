@@ -80,6 +80,8 @@ function main(data: WorkerData): void {
   const port = data.result_port;
   const wake = new Int32Array(data.wake);
   let tsx_registered = data.tsx_registered;
+  let busy = false;
+  let quitting = false;
 
   const signal = (): void => {
     Atomics.add(wake, WAKE_COUNTER, 1);
@@ -124,10 +126,23 @@ function main(data: WorkerData): void {
     return await (fn as (...args: unknown[]) => unknown)(...job.args);
   };
 
-  parentPort!.on('message', (job: Job) => {
+  parentPort!.on('message', (job: Job | 'quit') => {
+    // The executor shut down: exit once the job in hand (an async one may still be pending) is answered.
+    // Never in the middle of signal(), which holds the wake-up table's lock.
+    if (job === 'quit') {
+      quitting = true;
+      if (!busy) process.exit(0);
+      return;
+    }
+    busy = true;
+    const done = (result: JobResult): void => {
+      busy = false;
+      answer(result, job.name);
+      if (quitting) process.exit(0);
+    };
     run(job).then(
-      (value) => answer({ id: job.id, ok: true, value }, job.name),
-      (error: unknown) => answer({ id: job.id, ok: false, error: serialize_error(error) }, job.name),
+      (value) => done({ id: job.id, ok: true, value }),
+      (error: unknown) => done({ id: job.id, ok: false, error: serialize_error(error) }),
     );
   });
 }

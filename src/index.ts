@@ -3,7 +3,7 @@
  */
 export {
   AbstractEventLoop, DefaultEventLoopPolicy, Handle, TimerHandle,
-  get_event_loop, get_event_loop_policy, new_event_loop, set_event_loop, set_event_loop_policy,
+  get_event_loop, get_event_loop_policy, get_running_loop, new_event_loop, set_event_loop, set_event_loop_policy,
   type AbstractEventLoopPolicy, type Callback, type FileDescriptorLike,
 } from './events.js';
 export {

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  Future, RuntimeError, Task, TestLoop, TimeoutError, TimerHandle, sleep, type AbstractEventLoop, type Coroutine,
+  Future, RuntimeError, Task, TestLoop, TimeoutError, TimerHandle, get_event_loop, get_running_loop, sleep, type AbstractEventLoop, type Coroutine,
 } from '../src/index.js';
 import { backends, capture_logs } from './support/backends.js';
 
@@ -361,6 +361,24 @@ test('create_task runs a coroutine on the loop', () => {
     })());
     assert.ok(t instanceof Task);
     assert.is(loop.run_until_complete(t), 'ok');
+  } finally {
+    loop.close();
+  }
+});
+
+test('inside a running loop, get_event_loop() is that loop, so sleep() needs no { loop }', () => {
+  const loop = backends[0]!.make_loop();
+  try {
+    assert.is(get_running_loop(), null);
+    let seen: unknown = null;
+    const t0 = loop.time();
+    loop.run_until_complete((function* () {
+      seen = get_event_loop();
+      yield* sleep(0.01);
+    })());
+    assert.is(seen, loop);
+    assert.ok(loop.time() - t0 >= 0.01);
+    assert.is(get_running_loop(), null, 'restored after run_forever returns');
   } finally {
     loop.close();
   }

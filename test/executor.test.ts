@@ -6,7 +6,7 @@ import {
 } from '../src/index.js';
 import {
   ConcurrentFuture, ThreadPoolExecutor, executor_function, get_default_executor, run_in_executor,
-  set_default_executor, shutdown_default_executor, wrap_future,
+  set_default_executor, wrap_future,
 } from '../src/executor.js';
 import { gather, sleep } from '../coroutines/waiting.js';
 import type * as jobs from './support/executor_jobs.js';
@@ -69,7 +69,7 @@ test('a job runs in a worker thread and its result wakes the loop blocked in epo
   assert.is(run(loop, wait_future(run_in_executor(loop, null, DOUBLE_LATER, 21))), 42, 'a job may return a promise');
   const ex = get_default_executor(loop);
   assert.instance(ex, ThreadPoolExecutor);
-  assert.is(ex!.max_workers, 5);
+  assert.is((ex as ThreadPoolExecutor).max_workers, 5);
 });
 
 test('exceptions raised in the worker come back with their class, message and fields', () => {
@@ -247,9 +247,10 @@ test('wrap_future passes a tulip Future through; ConcurrentFuture works without 
   assert.ok(slow.done() && slow.result() === 300, 'shutdown(true) waited for the running job');
 });
 
-test('shutdown(): no new jobs (RuntimeError); shutdown(false) cancels queued and running jobs', () => {
+test('shutdown(): no new jobs (RuntimeError); shutdown(false) cancels queued jobs, running ones finish', () => {
   const ex = new ThreadPoolExecutor(1);
   assert.is(ex.submit(ADD, 1, 2).result(10), 3);
+  ex.shutdown();
   ex.shutdown();
   assert.ok(ex.is_shutdown);
   assert.throws(() => ex.submit(ADD, 1, 2), (e: unknown) => e instanceof RuntimeError && /after shutdown/.test(String(e)));
@@ -262,24 +263,27 @@ test('shutdown(): no new jobs (RuntimeError); shutdown(false) cancels queued and
   run(loop, wait_started(loop, cell));
   ex2.shutdown(false);
   run(loop, sleep(0, undefined, { loop }));
-  assert.ok(running.cancelled() && queued.cancelled());
-  assert.throws(() => running.result(), (e: unknown) => e instanceof CancelledError);
+  assert.ok(queued.cancelled(), 'queued job cancelled');
+  assert.not.ok(running.done(), 'the running job is not killed');
   release(cell);
+  assert.is(run(loop, running), 'released');
   assert.throws(() => run_in_executor(loop, ex2, ADD, 1, 2), (e: unknown) => e instanceof RuntimeError);
+
+  // shutdown(true) runs the queued jobs first.
+  const ex3 = new ThreadPoolExecutor(1);
+  const a = ex3.submit(BLOCK, 50);
+  const b = ex3.submit(ADD, 2, 3);
+  ex3.shutdown(true);
+  assert.ok(a.done() && b.done());
+  assert.is(b.result(), 5);
 });
 
 test('closing a loop shuts down its default executor and stops workers from waking it', () => {
-  class ClosingLoop extends SelectorEventLoop {
-    override close(): void {
-      shutdown_default_executor(this);
-      super.close();
-    }
-  }
-  const loop = new ClosingLoop();
+  const loop = new_event_loop();
   const shared = new ThreadPoolExecutor(1);
-  assert.is(run(loop, wait_future(run_in_executor(loop, null, ADD, 1, 1))), 2);
-  assert.is(run(loop, wait_future(run_in_executor(loop, shared, ADD, 1, 2))), 3);
-  const ex = get_default_executor(loop)!;
+  assert.is(run(loop, loop.run_in_executor(null, ADD, 1, 1)), 2);
+  assert.is(run(loop, loop.run_in_executor(shared, ADD, 1, 2)), 3);
+  const ex = get_default_executor(loop) as ThreadPoolExecutor;
   const fd = (loop as unknown as { _wakeup_w: number })._wakeup_w;
   assert.ok([...shared._wake].includes(fd), 'the shared executor wakes this loop');
   loop.close();
@@ -294,7 +298,7 @@ test('closing a loop shuts down its default executor and stops workers from waki
 test('loop.close() (the real loop class) shuts down the default executor', () => {
   const loop = new_event_loop();
   assert.is(run(loop, wait_future(run_in_executor(loop, null, ADD, 1, 1))), 2);
-  const ex = get_default_executor(loop)!;
+  const ex = get_default_executor(loop) as ThreadPoolExecutor;
   loop.close();
   assert.ok(ex.is_shutdown, 'BaseEventLoop.close() must call shutdown_default_executor(this)');
 });
