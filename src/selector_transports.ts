@@ -3,10 +3,16 @@
  * out here to keep both files small): a stream transport over a connected socket, and a datagram
  * transport.
  *
- * The hot path, per message, is: one recv() into a shared 256 KiB buffer, one copy of exactly the bytes
- * read into the Buffer handed to `data_received()`; and for `write()`, one send() tried at once. Only what
- * the socket does not take is buffered (copied, since the caller may reuse its array), with a writer
- * registered to flush it in order, several chunks per writev(). Nothing here allocates a closure per event.
+ * The hot path, per message, is one recv() and, for `write()`, one send() tried at once. Only what the
+ * socket does not take is buffered (copied, since the caller may reuse its array), with a writer registered
+ * to flush it in order, several chunks per writev(). Nothing here allocates a closure per event.
+ *
+ * Where received bytes live (see `ReadSlab`): reads land in a shared slab. A small read is copied out into
+ * an exact-size Buffer (from Node's pool), and the slab space is reused at once. A large read (>= 32 KiB)
+ * is handed to `data_received()` as a view of the slab, with no copy, and the slab moves on; a new slab is
+ * allocated when fewer than 256 KiB remain. Allocating and faulting in a fresh 100 KiB buffer per message
+ * was what limited large-message throughput; this way a 1 MiB slab serves several large reads. The price:
+ * a protocol that keeps a large chunk alive keeps its slab (at most 1 MiB) alive with it.
  *
  * Invariants: `connection_made` is called once, before any other protocol method; `connection_lost` is
  * called once, from the loop, after which the socket is closed; bytes written are sent in order or the
@@ -26,8 +32,38 @@ const EINTR = errno['EINTR']!;
 const ECONNREFUSED = errno['ECONNREFUSED']!;
 const C = binding.constants;
 
-/** Reads land here first; the protocol gets an exact-size copy. One per thread, reused by every socket. */
-const READ_BUFFER = Buffer.allocUnsafeSlow(256 * 1024);
+/** The most one recv() asks for. */
+const READ_MAX = 256 * 1024;
+/** Reads at least this large are handed out as views of the slab instead of being copied. */
+const VIEW_MIN = 32 * 1024;
+const SLAB_SIZE = 1024 * 1024;
+
+/** The shared read slab (one per thread: the loop's), see the module header. */
+const ReadSlab = {
+  buf: Buffer.allocUnsafeSlow(SLAB_SIZE),
+  used: 0,
+
+  /** Room for one read at `used`, starting a fresh slab when the current one is nearly spent. */
+  reserve(): Buffer {
+    if (SLAB_SIZE - this.used < READ_MAX) {
+      this.buf = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      this.used = 0;
+    }
+    return this.buf;
+  },
+
+  /** The `n` bytes just read at `used`, as a Buffer the protocol may keep. */
+  take(n: number): Buffer {
+    const start = this.used;
+    if (n < VIEW_MIN) {
+      const data = Buffer.allocUnsafe(n);
+      this.buf.copy(data, 0, start, start + n);
+      return data;
+    }
+    this.used = start + ((n + 7) & ~7); // keep views 8-byte aligned
+    return this.buf.subarray(start, start + n);
+  },
+};
 
 const DEFAULT_HIGH_WATER = 64 * 1024;
 
@@ -240,11 +276,9 @@ export class SelectorSocketTransport extends SelectorTransportBase<Protocol> imp
   }
 
   protected _read_ready(): void {
-    const n = binding.recv(this._fd, READ_BUFFER, 0, READ_BUFFER.length, 0);
+    const n = binding.recv(this._fd, ReadSlab.reserve(), ReadSlab.used, READ_MAX, 0);
     if (n > 0) {
-      const data = Buffer.allocUnsafe(n);
-      READ_BUFFER.copy(data, 0, 0, n);
-      this._protocol.data_received(data);
+      this._protocol.data_received(ReadSlab.take(n));
     } else if (n === 0) {
       this._read_eof = true;
       this._loop.remove_reader(this._fd);
@@ -365,15 +399,12 @@ export class SelectorDatagramTransport extends SelectorTransportBase<DatagramPro
   }
 
   protected _read_ready(): void {
-    const r = binding.recvfrom(this._fd, READ_BUFFER, 0, READ_BUFFER.length, 0);
+    const r = binding.recvfrom(this._fd, ReadSlab.reserve(), ReadSlab.used, READ_MAX, 0);
     if (typeof r === 'number') {
       if (r !== -EAGAIN && r !== -EINTR) this._report_error(-r);
       return;
     }
-    const [n, addr] = r;
-    const data = Buffer.allocUnsafe(n);
-    READ_BUFFER.copy(data, 0, 0, n);
-    this._protocol.datagram_received(data, addr);
+    this._protocol.datagram_received(ReadSlab.take(r[0]), r[1]);
   }
 
   /** Sends one datagram to `addr`, or to the remote address the endpoint was created with. */
