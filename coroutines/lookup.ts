@@ -16,54 +16,16 @@
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { binding, type AddrInfo, type GaiError, type InetAddress } from '../src/binding.js';
-import { OSError, os_error } from '../src/errors.js';
+import { OSError, gai_error, gaierror } from '../src/errors.js';
 import type { AbstractEventLoop } from '../src/events.js';
 import { executor_function, run_in_executor } from '../src/executor.js';
 import { Future, type Coroutine } from '../src/futures.js';
 import type { getaddrinfo_sync, getnameinfo_sync } from './lookup_worker.js';
 
 export type { AddrInfo, InetAddress };
+export { gaierror };
 
 const C = binding.constants;
-
-// ---- gaierror ---------------------------------------------------------------------------------------------
-
-const EAI_NAMES = [
-  'EAI_NONAME', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_FAMILY', 'EAI_SOCKTYPE', 'EAI_SERVICE', 'EAI_MEMORY',
-  'EAI_SYSTEM', 'EAI_BADFLAGS', 'EAI_OVERFLOW', 'EAI_ADDRFAMILY', 'EAI_NODATA',
-];
-const eai_names = new Map<number, string>();
-for (const name of EAI_NAMES) {
-  const value = C[name];
-  if (value !== undefined && !eai_names.has(value)) eai_names.set(value, name);
-}
-
-/** The name of an EAI_* code ('EAI_NONAME'), or 'EAI_<number>'. */
-export function eai_name(code: number): string {
-  return eai_names.get(code) ?? `EAI_${code}`;
-}
-
-/**
- * A failed getaddrinfo / getnameinfo (Python's `socket.gaierror`): `errno` is the EAI_* code (negative on
- * glibc), `code` its name ('EAI_NONAME'), `strerror` the C library's gai_strerror text; the message reads
- * like Python's: `[Errno -2] Name or service not known`.
- */
-export class gaierror extends OSError {
-  override name = 'gaierror';
-  constructor(eai_code: number, message?: string) {
-    const strerror = binding.gai_strerror(eai_code);
-    super(null, message ?? `[Errno ${eai_code}] ${strerror}`);
-    const self = this as { errno: number | null; code: string | null; strerror: string | null };
-    self.errno = eai_code;
-    self.code = eai_name(eai_code);
-    self.strerror = strerror;
-  }
-}
-
-function lookup_error(r: GaiError): OSError {
-  if (r.error === C.EAI_SYSTEM && r.errno > 0) return os_error(r.errno);
-  return new gaierror(r.error);
-}
 
 // ---- the worker half, by URL ---------------------------------------------------------------------------
 
@@ -143,7 +105,7 @@ export function* getaddrinfo(
     future = run_in_executor(loop, null, GETADDRINFO, host, p, family, type, proto, flags);
   }
   const r = yield* future;
-  if (!Array.isArray(r)) throw lookup_error(r);
+  if (!Array.isArray(r)) throw gai_error(r);
   return r;
 }
 
@@ -186,6 +148,6 @@ export function* getnameinfo(loop: AbstractEventLoop, sockaddr: InetAddress, fla
     }
   }
   const r = yield* future;
-  if (!Array.isArray(r)) throw lookup_error(r);
+  if (!Array.isArray(r)) throw gai_error(r);
   return r;
 }

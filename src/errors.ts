@@ -154,3 +154,44 @@ export function check(r: number, filename?: unknown): number {
   if (r < 0) throw os_error(-r, filename);
   return r;
 }
+
+// ---- gaierror: name lookups ------------------------------------------------------------------------------
+
+const EAI_NAMES = [
+  'EAI_NONAME', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_FAMILY', 'EAI_SOCKTYPE', 'EAI_SERVICE', 'EAI_MEMORY',
+  'EAI_SYSTEM', 'EAI_BADFLAGS', 'EAI_OVERFLOW', 'EAI_ADDRFAMILY', 'EAI_NODATA',
+];
+const eai_names = new Map<number, string>();
+for (const name of EAI_NAMES) {
+  const value = binding.constants[name];
+  if (value !== undefined && !eai_names.has(value)) eai_names.set(value, name);
+}
+
+/** The name of an EAI_* code ('EAI_NONAME'), or 'EAI_<number>'. */
+export function eai_name(code: number): string {
+  return eai_names.get(code) ?? `EAI_${code}`;
+}
+
+/**
+ * A failed getaddrinfo / getnameinfo (Python's `socket.gaierror`): `errno` is the EAI_* code (negative on
+ * glibc), `code` its name ('EAI_NONAME'), `strerror` the C library's gai_strerror text; the message reads
+ * like Python's: `[Errno -2] Name or service not known`.
+ */
+export class gaierror extends OSError {
+  override name = 'gaierror';
+  constructor(eai_code: number, message?: string) {
+    const strerror = binding.gai_strerror(eai_code);
+    super(null, message ?? `[Errno ${eai_code}] ${strerror}`);
+    // The fields are readonly for users; the base constructor reads errno's table, not the EAI one.
+    const self = this as { errno: number | null; code: string | null; strerror: string | null };
+    self.errno = eai_code;
+    self.code = eai_name(eai_code);
+    self.strerror = strerror;
+  }
+}
+
+/** The error for a failed getaddrinfo/getnameinfo result from the addon: gaierror, or EAI_SYSTEM's OSError. */
+export function gai_error(r: { error: number; errno: number }): OSError {
+  if (r.error === binding.constants.EAI_SYSTEM && r.errno > 0) return os_error(r.errno);
+  return new gaierror(r.error);
+}

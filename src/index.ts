@@ -25,7 +25,7 @@ export {
   BlockingIOError, BrokenPipeError, ChildProcessError, ConnectionAbortedError, ConnectionError,
   ConnectionRefusedError, ConnectionResetError, FileExistsError, FileNotFoundError, InterruptedError,
   IsADirectoryError, KeyError, NotADirectoryError, NotImplementedError, OSError, PermissionError,
-  ProcessLookupError, RuntimeError, TimeoutError, errno, errorcode,
+  ProcessLookupError, RuntimeError, TimeoutError, errno, errorcode, gaierror,
 } from './errors.js';
 export { logger, Logger, type LogLevel, type LogRecord } from './log.js';
 export {
@@ -43,4 +43,4 @@ export {
   Server, create_connection, create_datagram_endpoint, create_server, start_serving, stop_serving,
   type ConnectionOptions, type DatagramOptions, type ServingOptions,
 } from '../coroutines/network.js';
-export { gaierror, getaddrinfo, getnameinfo, type AddrInfo, type LookupOptions } from '../coroutines/lookup.js';
+export { getaddrinfo, getnameinfo, type AddrInfo, type LookupOptions } from '../coroutines/lookup.js';

@@ -21,8 +21,7 @@
  */
 import { isIP } from 'node:net';
 import { binding, type GaiError, type InetAddress, type SockAddr } from './binding.js';
-import { BlockingIOError, OSError, check, os_error } from './errors.js';
-import { gaierror } from '../coroutines/lookup.js';
+import { BlockingIOError, OSError, check, gaierror, os_error } from './errors.js';
 
 export type { InetAddress, SockAddr };
 
@@ -139,9 +138,7 @@ function size_arg(n: unknown, what: string): number {
 }
 
 /** A failed name resolution: gaierror with the EAI_* code (its message names the host), except
- * EAI_SYSTEM, which carries a real errno and becomes that OSError.
- * NOTE(lead): this is the one import from coroutines/ into src/ (besides index.ts); gaierror would sit
- * better in src/errors.ts, with coroutines/lookup.ts re-exporting it. */
+ * EAI_SYSTEM, which carries a real errno and becomes that OSError. */
 function gai_failure(host: string, e: GaiError): OSError {
   if (e.error === EAI_SYSTEM && e.errno > 0) return os_error(e.errno, host);
   return new gaierror(e.error, `[Errno ${e.error}] ${binding.gai_strerror(e.error)}: ${host}`);
