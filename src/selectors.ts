@@ -140,6 +140,29 @@ export abstract class BaseSelector<D = unknown> {
     if (this._closed) throw new RuntimeError(`${this.constructor.name} is closed`);
   }
 
+  /**
+   * Turns `n` raw [fd, revents] pairs (epoll or poll masks; `IN` / `OUT` are that API's bits) into
+   * `_ready`'s [fd, EVENT_*] pairs, keeping only the events each fd is registered for. Errors and hang-ups
+   * (the bits that are neither IN nor OUT) wake both directions: the next recv/send reports them. `raw` may
+   * be `_ready` itself: the output never overtakes the input.
+   */
+  protected _filter_ready(raw: Int32Array, n: number, IN: number, OUT: number): number {
+    const ready = this._ready;
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      const fd = raw[2 * i]!, ev = raw[2 * i + 1]!;
+      const key = this._keys.get(fd);
+      if (key === undefined) continue;
+      const mask = ((ev & ~OUT) !== 0 ? EVENT_READ : 0) | ((ev & ~IN) !== 0 ? EVENT_WRITE : 0);
+      const want = mask & key.events;
+      if (want === 0) continue;
+      ready[2 * count] = fd;
+      ready[2 * count + 1] = want;
+      count++;
+    }
+    return count;
+  }
+
   /** Makes room for n pairs in `_ready`. */
   protected _reserve(pairs: number): void {
     if (this._ready.length < 2 * pairs) this._ready = new Int32Array(2 * Math.max(pairs, this._ready.length));
@@ -188,25 +211,8 @@ export class EpollSelector<D = unknown> extends BaseSelector<D> {
   }
 
   protected _wait(ms: number): number {
-    const raw = this._raw;
-    const n = binding.epoll_wait!(this._epfd, raw, ms);
-    if (n <= 0) return n;
-    const ready = this._ready;
-    const IN = c.EPOLLIN!, OUT = c.EPOLLOUT!;
-    let count = 0;
-    for (let i = 0; i < n; i++) {
-      const fd = raw[2 * i]!, ev = raw[2 * i + 1]!;
-      const key = this._keys.get(fd);
-      if (key === undefined) continue;
-      // Errors and hang-ups (EPOLLERR/EPOLLHUP) wake both directions: the next recv/send reports them.
-      const mask = ((ev & ~OUT) !== 0 ? EVENT_READ : 0) | ((ev & ~IN) !== 0 ? EVENT_WRITE : 0);
-      const want = mask & key.events;
-      if (want === 0) continue;
-      ready[2 * count] = fd;
-      ready[2 * count + 1] = want;
-      count++;
-    }
-    return count;
+    const n = binding.epoll_wait!(this._epfd, this._raw, ms);
+    return n <= 0 ? n : this._filter_ready(this._raw, n, c.EPOLLIN!, c.EPOLLOUT!);
   }
 
   override close(): void {
@@ -219,12 +225,11 @@ export class EpollSelector<D = unknown> extends BaseSelector<D> {
 
 // ---- poll ------------------------------------------------------------------------------------------------
 
-/** poll(2): no fd limit, O(registered) per wait. The pollfd array is rebuilt only after a change. */
-export class PollSelector<D = unknown> extends BaseSelector<D> {
-  private _fds = new Int32Array(0);
-  private _dirty = true;
+/** The selectors that pass the whole fd set on every call: a change only marks the set for rebuilding. */
+abstract class FdSetSelector<D> extends BaseSelector<D> {
+  protected _dirty = true;
 
-  protected _add(): void {
+  protected _add(_fd: number, _events: number): void {
     this._dirty = true;
   }
   protected _remove(): void {
@@ -233,6 +238,11 @@ export class PollSelector<D = unknown> extends BaseSelector<D> {
   protected _change(): void {
     this._dirty = true;
   }
+}
+
+/** poll(2): no fd limit, O(registered) per wait. The pollfd array is rebuilt only after a change. */
+export class PollSelector<D = unknown> extends FdSetSelector<D> {
+  private _fds = new Int32Array(0);
 
   protected _wait(ms: number): number {
     const n = this._keys.size;
@@ -248,21 +258,7 @@ export class PollSelector<D = unknown> extends BaseSelector<D> {
     this._reserve(n);
     const ready = this._ready;
     const r = binding.poll(this._fds, n, ready, ms);
-    if (r <= 0) return r;
-    const IN = c.POLLIN, OUT = c.POLLOUT;
-    let count = 0;
-    for (let i = 0; i < r; i++) {
-      const fd = ready[2 * i]!, ev = ready[2 * i + 1]!;
-      const key = this._keys.get(fd);
-      if (key === undefined) continue;
-      const mask = ((ev & ~OUT) !== 0 ? EVENT_READ : 0) | ((ev & ~IN) !== 0 ? EVENT_WRITE : 0);
-      const want = mask & key.events;
-      if (want === 0) continue;
-      ready[2 * count] = fd;
-      ready[2 * count + 1] = want;
-      count++;
-    }
-    return count;
+    return r <= 0 ? r : this._filter_ready(ready, r, c.POLLIN, c.POLLOUT);
   }
 }
 
@@ -272,24 +268,17 @@ export class PollSelector<D = unknown> extends BaseSelector<D> {
  * select(2): the portable fallback. It cannot watch fds >= FD_SETSIZE (1024 on Linux): registering one is
  * refused at once with a RangeError rather than failing later inside select().
  */
-export class SelectSelector<D = unknown> extends BaseSelector<D> {
+export class SelectSelector<D = unknown> extends FdSetSelector<D> {
   private _rfds = new Int32Array(0);
   private _wfds = new Int32Array(0);
   private _nr = 0;
   private _nw = 0;
-  private _dirty = true;
 
-  protected _add(fd: number): void {
+  protected override _add(fd: number, events: number): void {
     if (fd >= c.FD_SETSIZE) {
       throw new RangeError(`SelectSelector cannot watch fd ${fd}: select() is limited to fds below FD_SETSIZE (${c.FD_SETSIZE}); use PollSelector or EpollSelector`);
     }
-    this._dirty = true;
-  }
-  protected _remove(): void {
-    this._dirty = true;
-  }
-  protected _change(): void {
-    this._dirty = true;
+    super._add(fd, events);
   }
 
   protected _wait(ms: number): number {
