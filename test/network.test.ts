@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import {
-  ConnectionRefusedError, DatagramProtocol, Future, OSError, Protocol, Socket, AF_INET, SOCK_DGRAM, SOCK_STREAM,
+  ConnectionRefusedError, DatagramProtocol, Future, OSError, Protocol, Socket, AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DGRAM, SOCK_STREAM, SHUT_WR, SOL_SOCKET, SO_LINGER, TCP_NODELAY, has_ipv6,
   gather, type AbstractEventLoop, type Coroutine, type DatagramTransport, type Transport,
 } from '../src/index.js';
 import { backends, open_fds } from './support/backends.js';
@@ -359,6 +359,124 @@ test('create_server: Server.close() and wait_closed() after the last connection 
     assert.is(loop.run_until_complete(p.done, 10).toString(), 'bye');
     loop.run_until_complete(waiter, 10);
     assert.ok(closed);
+  } finally {
+    loop.close();
+  }
+});
+
+test('sock_* methods: accept, connect, sendall and recv as futures', () => {
+  const loop = backends[0]!.make_loop();
+  const listener = listening_socket();
+  listener.setblocking(false);
+  const client = new Socket(AF_INET, SOCK_STREAM);
+  try {
+    const received = loop.run_until_complete((function* (): Coroutine<string> {
+      const accepting = loop.sock_accept(listener);
+      yield* loop.sock_connect(client, ['127.0.0.1', port_of(listener)]);
+      const [conn, peer] = yield* accepting;
+      try {
+        assert.equal(peer, client.getsockname());
+        yield* loop.sock_sendall(client, pattern(3 << 20)); // more than one send takes
+        client.shutdown(SHUT_WR);
+        let total = 0;
+        for (;;) {
+          const chunk = yield* loop.sock_recv(conn, 65536);
+          if (chunk.length === 0) break;
+          total += chunk.length;
+        }
+        return `got ${total}`;
+      } finally {
+        conn.close();
+      }
+    })(), 30);
+    assert.is(received, `got ${3 << 20}`);
+  } finally {
+    client.close();
+    listener.close();
+    loop.close();
+  }
+});
+
+test('create_connection over an existing sock, and from a local_addr', () => {
+  const loop = backends[0]!.make_loop();
+  try {
+    const [server] = loop.run_until_complete(loop.start_serving(() => new Echo(), '127.0.0.1', 0));
+    const port = port_of(server!);
+    const sock = new Socket(AF_INET, SOCK_STREAM);
+    loop.run_until_complete(loop.sock_connect(sock, ['127.0.0.1', port]));
+    const [t1, p1] = loop.run_until_complete(loop.create_connection(() => new Collector(loop), undefined, undefined, { sock }));
+    assert.is(t1.get_extra_info('socket'), sock);
+    t1.write(Buffer.from('via sock'));
+    t1.write_eof();
+    assert.is(loop.run_until_complete(p1.done, 10).toString(), 'via sock');
+    const [t2, p2] = loop.run_until_complete(loop.create_connection(() => new Collector(loop), '127.0.0.1', port, { local_addr: ['127.0.0.1', 0] }));
+    assert.is((t2.get_extra_info('sockname') as [string, number])[0], '127.0.0.1');
+    // TCP_NODELAY is on, as asyncio sets it.
+    assert.is((t2.get_extra_info('socket') as Socket).getsockopt(IPPROTO_TCP, TCP_NODELAY), 1);
+    t2.close();
+    loop.run_until_complete(p2.done, 10);
+    assert.throws(() => loop.run_until_complete(loop.create_connection(() => new Protocol(), '127.0.0.1', port, { sock: new Socket() })), /can not be specified at the same time/);
+    assert.throws(() => loop.run_until_complete(loop.create_connection(() => new Protocol())), /no sock specified/);
+    loop.stop_serving(server!);
+  } finally {
+    loop.close();
+  }
+});
+
+test('start_serving with host null listens on IPv4 and IPv6 (when the machine has IPv6)', () => {
+  const loop = backends[0]!.make_loop();
+  try {
+    const sockets = loop.run_until_complete(loop.start_serving(() => new Echo(), null, 0));
+    try {
+      const families = sockets.map((s) => s.family).sort();
+      assert.ok(families.includes(AF_INET));
+      if (has_ipv6) assert.ok(families.includes(AF_INET6), `families: ${families}`);
+      for (const s of sockets) {
+        const [host] = s.getsockname() as [string, number];
+        assert.ok(host === '0.0.0.0' || host === '::', host);
+      }
+    } finally {
+      for (const s of sockets) loop.stop_serving(s);
+    }
+  } finally {
+    loop.close();
+  }
+});
+
+test('a write to a peer that went away ends in connection_lost(exc)', () => {
+  const loop = backends[0]!.make_loop();
+  try {
+    const [server] = loop.run_until_complete(loop.start_serving(() => {
+      class Resetter extends Protocol {
+        override connection_made(t: Transport): void {
+          // SO_LINGER 0 makes close() send a reset instead of a FIN.
+          (t.get_extra_info('socket') as Socket).setsockopt(SOL_SOCKET, SO_LINGER, Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]));
+          t.abort();
+        }
+      }
+      return new Resetter();
+    }, '127.0.0.1', 0));
+    const lost = new Future<Error | null>({ loop });
+    class Writer extends Protocol {
+      t!: Transport;
+      override connection_made(t: Transport): void {
+        this.t = t;
+        const tick = (): void => {
+          if (lost.done()) return;
+          t.write(pattern(64 << 10));
+          loop.call_later(0.001, tick);
+        };
+        tick();
+      }
+      override connection_lost(exc: Error | null): void {
+        lost.set_result(exc);
+      }
+    }
+    loop.run_until_complete(loop.create_connection(() => new Writer(), '127.0.0.1', port_of(server!)));
+    const exc = loop.run_until_complete(lost, 10);
+    assert.ok(exc instanceof OSError, String(exc));
+    assert.ok(['ECONNRESET', 'EPIPE'].includes((exc as OSError).code!), String(exc));
+    loop.stop_serving(server!);
   } finally {
     loop.close();
   }
