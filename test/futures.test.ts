@@ -1,9 +1,8 @@
 // Future (Tulip's futures.py): state machine, done callbacks through call_soon, the iterator protocol that
 // `yield*` drives, the seed's `timeout` option, and the report of exceptions nobody retrieved.
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { get_gc } from './support/gc.js';
 import {
   CancelledError, Future, InvalidStateError, Task, TestLoop, isfuture, logger,
   type Coroutine, type LogRecord,
@@ -337,14 +336,6 @@ function capture(): { records: LogRecord[]; restore(): void } {
   const saved = logger.handler;
   logger.handler = (rec) => records.push(rec);
   return { records, restore: () => (logger.handler = saved) };
-}
-
-/** global.gc when node runs with --expose-gc (tools/run-tests.ts does); otherwise enabled through V8 flags. */
-function get_gc(): () => void {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (g !== undefined) return g;
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
 }
 
 async function collect(): Promise<void> {

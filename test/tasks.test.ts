@@ -5,8 +5,9 @@ import * as assert from 'uvu/assert';
 import {
   CancelledError, Future, RuntimeError, Task, TestLoop, async as async_, coroutine, ensure_future,
   iscoroutine, iscoroutinefunction, set_event_loop, sleep, task,
-  type Coroutine,
+  logger, type Coroutine, type LogRecord,
 } from '../src/index.js';
+import { collect_until } from './support/gc.js';
 
 let loop: TestLoop;
 
@@ -754,6 +755,35 @@ test('run_until_complete wraps a coroutine and returns its result', () => {
   }
   assert.equal(loop.run_until_complete(coro()), [1, 2]);
   assert.is(loop.time(), 3);
+});
+
+// Last in this file: turning debug on makes coroutine() track coroutines from then on.
+test('debug mode: a coroutine created and never started is reported, with where it was created', async () => {
+  const records: LogRecord[] = [];
+  const saved = logger.handler;
+  logger.handler = (r) => records.push(r);
+  try {
+    loop.set_debug(true);
+    const forgotten = coroutine(function* forgotten_work(): Coroutine<number> {
+      yield;
+      return 1;
+    });
+    const used = coroutine(function* used_work(): Coroutine<number> {
+      yield;
+      return 2;
+    });
+    (() => {
+      forgotten(); // created, dropped, never driven
+      assert.is(loop.run_until_complete(used()), 2);
+    })();
+    await collect_until(() => records.some((r) => /never started/.test(r.message)));
+    const reports = records.filter((r) => /never started/.test(r.message));
+    assert.is(reports.length, 1, JSON.stringify(records.map((r) => r.message)));
+    assert.match(reports[0]!.message, /coroutine forgotten_work was never started/);
+    assert.match(reports[0]!.message, /coroutine created at:\n.*tasks\.test\.ts/);
+  } finally {
+    logger.handler = saved;
+  }
 });
 
 test.run();
