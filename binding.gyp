@@ -11,6 +11,8 @@
         "src/native/sel_kqueue.c",
         "src/native/sockets.c",
         "src/native/dns.c",
+        "src/native/signals.c",
+        "src/native/process.c",
         "src/native/sockaddr.c",
         "src/native/util.h",
         "src/native/sockaddr.h",

@@ -322,6 +322,56 @@ export interface NativeBinding {
   ): AddrInfo[] | GaiError;
   /** → [host, service] | {error, errno}. */
   getnameinfo(family: number, addr: InetAddress, flags: number): [string, string] | GaiError;
+
+  // ---- signals (process-wide state: main thread only; see src/native/signals.c) ----
+  /** Signal numbers of this platform (SIGINT, SIGTERM, ...), and NSIG (one more than the largest). */
+  readonly signals: SignalNumbers;
+  /** Points `sig` at `writefd` (its number is written there as one byte when it arrives) and, the first
+   * time, installs the handler, saving the previous sigaction. → 0 | -errno (-EINVAL for SIGKILL and
+   * SIGSTOP). sig outside [1, NSIG) is a RangeError. */
+  signal_install(sig: number, writefd: number): number;
+  /** Puts back the sigaction saved by signal_install. → 1 restored | 0 nothing was installed | -errno. */
+  signal_restore(sig: number): number;
+  /** What handles `sig` now (for tests): SIG_DFL, SIG_IGN, our handler, or anything else. */
+  signal_get_handler_kind(sig: number): 'default' | 'ignore' | 'tulip' | 'other' | number;
+  /** kill(getpid(), sig): → 0 | -errno. */
+  raise_signal(sig: number): number;
+
+  // ---- processes (src/native/process.c) ----
+  /** posix_spawn(p) `file` with `argv` (argv[0] included; non-empty), `envp` ('K=V' strings; null:
+   * this process's environment), in `cwd` (null: ours). stdio [in, out, err]: an fd to give the child,
+   * -1 inherit, -2 /dev/null, -3 (stderr only) the child's stdout. `search_path`: look `file` up in
+   * PATH (this process's PATH) when it has no slash. → [pid, pidfd] | -errno; an exec failure is
+   * -errno too (-ENOENT for a missing program) and leaves no zombie. pidfd is -errno when pidfd_open
+   * failed (-ENOSYS before Linux 5.3): the child runs anyway. */
+  spawn(file: string, argv: readonly string[], envp: readonly string[] | null, cwd: string | null, stdio: readonly [number, number, number], search_path: boolean): [number, number] | number;
+  /** → an fd (close-on-exec) that polls readable once `pid` has exited | -errno. */
+  pidfd_open(pid: number): number;
+  /** waitpid(pid, WNOHANG), reaping only that pid: → [pid, returncode] once reaped (the exit code, or
+   * -N when signal N killed it) | null while it runs | -errno (-ECHILD: not our child, or reaped). */
+  waitpid_nohang(pid: number): [number, number] | null | number;
+  /** kill(pid, sig), pid > 0, sig 0..127 (0 checks existence). → 0 | -errno. */
+  kill(pid: number, sig: number): number;
+}
+
+/** Signal numbers (see NativeBinding.signals). */
+export interface SignalNumbers {
+  readonly [name: string]: number;
+  readonly NSIG: number;
+  readonly SIGHUP: number;
+  readonly SIGINT: number;
+  readonly SIGQUIT: number;
+  readonly SIGKILL: number;
+  readonly SIGUSR1: number;
+  readonly SIGUSR2: number;
+  readonly SIGPIPE: number;
+  readonly SIGALRM: number;
+  readonly SIGTERM: number;
+  readonly SIGCHLD: number;
+  readonly SIGCONT: number;
+  readonly SIGSTOP: number;
+  readonly SIGTSTP: number;
+  readonly SIGWINCH: number;
 }
 
 function packageRoot(): string {

@@ -174,6 +174,16 @@ export abstract class AbstractEventLoop {
     return not_implemented('remove_writer');
   }
 
+  // Unix signals (main thread only; see src/unix_signals.ts).
+  /** Calls `callback(...args)` as an ordinary callback each time signal `sig` arrives. */
+  add_signal_handler<A extends unknown[]>(sig: number, callback: Callback<A>, ...args: A): Handle {
+    return not_implemented('add_signal_handler');
+  }
+  /** Removes the handler for `sig`, restoring the previous disposition; true if there was one. */
+  remove_signal_handler(sig: number): boolean {
+    return not_implemented('remove_signal_handler');
+  }
+
   // Thread interaction.
   run_in_executor<A extends unknown[], R>(executor: Executor | null, fn: ExecutorFunction<A, R> | Handle, ...args: A): Future<R> {
     return not_implemented('run_in_executor');

@@ -17,6 +17,10 @@ export {
 export { BaseEventLoop } from './base_events.js';
 export { SelectorEventLoop } from './selector_events.js';
 export {
+  NSIG, SIGALRM, SIGCHLD, SIGCONT, SIGHUP, SIGINT, SIGKILL, SIGPIPE, SIGQUIT, SIGSTOP, SIGTERM, SIGTSTP,
+  SIGUSR1, SIGUSR2, SIGWINCH, signal_name, signals,
+} from './unix_signals.js';
+export {
   BaseSelector, DefaultSelector, EpollSelector, KqueueSelector, PollSelector, SelectSelector,
   EVENT_READ, EVENT_WRITE, available_selectors, type SelectorKey,
 } from './selectors.js';

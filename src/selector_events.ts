@@ -17,6 +17,7 @@ import type { BaseProtocol } from './protocols.js';
 import { DefaultSelector, EVENT_READ, EVENT_WRITE, fileobj_to_fd, type BaseSelector } from './selectors.js';
 import { Socket } from './socket.js';
 import { check_bytes } from './transports.js';
+import { add_signal_handler, close_signals, remove_signal_handler } from './unix_signals.js';
 import {
   SelectorDatagramTransport, SelectorSocketTransport, type ServerLike, type TransportExtra,
 } from './selector_transports.js';
@@ -77,6 +78,7 @@ export class SelectorEventLoop extends BaseEventLoop {
   override close(): void {
     if (this.is_closed()) return;
     super.close();
+    close_signals(this); // restores the dispositions this loop took over and closes its signal pipe
     this._selector.close();
     binding.close(this._wakeup_r);
     if (this._wakeup_w !== this._wakeup_r) binding.close(this._wakeup_w);
@@ -118,6 +120,16 @@ export class SelectorEventLoop extends BaseEventLoop {
   /** Stops watching `fd` for writing; true if a writer was registered. */
   override remove_writer(fd: FileDescriptorLike): boolean {
     return this._remove_io(fd, EVENT_WRITE);
+  }
+
+  // ---- Unix signals (src/unix_signals.ts) ----
+
+  override add_signal_handler<A extends unknown[]>(sig: number, callback: Callback<A>, ...args: A): Handle {
+    return add_signal_handler(this, sig, callback, args);
+  }
+
+  override remove_signal_handler(sig: number): boolean {
+    return remove_signal_handler(this, sig);
   }
 
   // ---- Wrapped socket methods (the PEP's sock_*): each returns a Future, usable with yield* ----
