@@ -22,6 +22,8 @@ import type { InetAddress } from './binding.js';
 import type { ConcurrentFuture, Executor, ExecutorFunction } from './executor.js';
 import type { AddrInfo, LookupOptions } from '../coroutines/lookup.js';
 import type { ConnectionOptions, DatagramOptions, Server, ServingOptions } from '../coroutines/network.js';
+import type { PipeLike } from './unix_events.js';
+import type { ReadTransport, WriteTransport } from './transports.js';
 
 /** What a callback looks like: any function, called with the arguments given when it was scheduled. */
 export type Callback<A extends unknown[] = any[]> = (...args: A) => unknown;
@@ -206,6 +208,14 @@ export abstract class AbstractEventLoop {
   }
   create_datagram_endpoint<P extends DatagramProtocol>(protocol_factory: () => P, options?: DatagramOptions): Coroutine<[DatagramTransport, P]> {
     return not_implemented('create_datagram_endpoint');
+  }
+
+  // Pipes (Unix): coroutines giving [transport, protocol]; the transport takes over the fd.
+  connect_read_pipe<P extends Protocol>(protocol_factory: () => P, pipe: PipeLike): Coroutine<[ReadTransport, P]> {
+    return not_implemented('connect_read_pipe');
+  }
+  connect_write_pipe<P extends BaseProtocol>(protocol_factory: () => P, pipe: PipeLike): Coroutine<[WriteTransport, P]> {
+    return not_implemented('connect_write_pipe');
   }
 
   // Wrapped socket methods: Futures, usable with yield*.

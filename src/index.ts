@@ -37,6 +37,9 @@ export { BaseProtocol, DatagramProtocol, Protocol } from './protocols.js';
 export { BaseTransport, DatagramTransport, ReadTransport, Transport, WriteTransport } from './transports.js';
 export { SelectorDatagramTransport, SelectorSocketTransport } from './selector_transports.js';
 export {
+  UnixReadPipeTransport, UnixWritePipeTransport, connect_read_pipe, connect_write_pipe, os_pipe, type PipeLike,
+} from './unix_events.js';
+export {
   ConcurrentFuture, ThreadPoolExecutor, executor_function, type Executor, type ExecutorFunction,
 } from './executor.js';
 export {

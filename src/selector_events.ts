@@ -11,12 +11,13 @@ import { binding, type SockAddr } from './binding.js';
 import { BaseEventLoop } from './base_events.js';
 import { check, errno, os_error } from './errors.js';
 import { Handle, _set_default_loop_factory, type Callback, type FileDescriptorLike } from './events.js';
-import { Future } from './futures.js';
+import { Future, type Coroutine } from './futures.js';
 import { logger } from './log.js';
-import type { BaseProtocol } from './protocols.js';
+import type { BaseProtocol, Protocol } from './protocols.js';
 import { DefaultSelector, EVENT_READ, EVENT_WRITE, fileobj_to_fd, type BaseSelector } from './selectors.js';
 import { Socket } from './socket.js';
-import { check_bytes } from './transports.js';
+import { check_bytes, type ReadTransport, type WriteTransport } from './transports.js';
+import { connect_read_pipe, connect_write_pipe, type PipeLike } from './unix_events.js';
 import {
   SelectorDatagramTransport, SelectorSocketTransport, type ServerLike, type TransportExtra,
 } from './selector_transports.js';
@@ -218,6 +219,18 @@ export class SelectorEventLoop extends BaseEventLoop {
 
   private _forget_writer(fd: number): void {
     if (!this.is_closed()) this.remove_writer(fd);
+  }
+
+  // ---- Pipes (unix_events.ts) ----
+
+  /** Wraps the read end of a pipe: `[transport, protocol]`; the transport owns the fd from then on. */
+  override connect_read_pipe<P extends Protocol>(protocol_factory: () => P, pipe: PipeLike): Coroutine<[ReadTransport, P]> {
+    return connect_read_pipe(this, protocol_factory, pipe);
+  }
+
+  /** Wraps the write end of a pipe: `[transport, protocol]`; the transport owns the fd from then on. */
+  override connect_write_pipe<P extends BaseProtocol>(protocol_factory: () => P, pipe: PipeLike): Coroutine<[WriteTransport, P]> {
+    return connect_write_pipe(this, protocol_factory, pipe);
   }
 
   // ---- Transports ----
