@@ -21,7 +21,9 @@ import type { DatagramProtocol, Protocol } from './protocols.js';
 import type { InetAddress } from './binding.js';
 import type { ConcurrentFuture, Executor, ExecutorFunction } from './executor.js';
 import type { AddrInfo, LookupOptions } from '../coroutines/lookup.js';
-import type { ConnectionOptions, DatagramOptions, Server, ServingOptions } from '../coroutines/network.js';
+import type {
+  ConnectionOptions, DatagramOptions, Server, ServingOptions, UnixConnectionOptions, UnixServingOptions,
+} from '../coroutines/network.js';
 import type { PipeLike } from './unix_events.js';
 import type { ReadTransport, WriteTransport } from './transports.js';
 
@@ -208,6 +210,14 @@ export abstract class AbstractEventLoop {
   }
   create_datagram_endpoint<P extends DatagramProtocol>(protocol_factory: () => P, options?: DatagramOptions): Coroutine<[DatagramTransport, P]> {
     return not_implemented('create_datagram_endpoint');
+  }
+
+  // Unix domain sockets: coroutines, as create_connection / create_server with a path instead of host/port.
+  create_unix_connection<P extends Protocol>(protocol_factory: () => P, path?: string | null, options?: UnixConnectionOptions): Coroutine<[Transport, P]> {
+    return not_implemented('create_unix_connection');
+  }
+  create_unix_server(protocol_factory: () => BaseProtocol, path?: string | null, options?: UnixServingOptions): Coroutine<Server> {
+    return not_implemented('create_unix_server');
   }
 
   // Pipes (Unix): coroutines giving [transport, protocol]; the transport takes over the fd.
