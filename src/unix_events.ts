@@ -160,7 +160,8 @@ export class UnixReadPipeTransport extends SelectorTransportBase<Protocol> imple
  * `write_eof()` is `close()` (the reader sees EOF once the buffer is flushed); and the transport notices
  * the reader going away without writing: on Linux (and the BSDs) the write end of a pipe whose read end is
  * closed polls as readable (POLLERR), so a reader on our own write end means "the reader is gone" ->
- * connection_lost(null), or connection_lost(BrokenPipeError) when data was still buffered. A write that
+ * connection_lost(null), or connection_lost(BrokenPipeError) when data was still buffered. (As in asyncio,
+ * a socket used as a write pipe is watched the same way, so a peer that sends data also ends it.) A write that
  * meets the closed pipe fails with EPIPE -> connection_lost(BrokenPipeError). (Node ignores SIGPIPE, so
  * EPIPE is an error return, never a signal.)
  */
