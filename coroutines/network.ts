@@ -4,16 +4,20 @@
  * `Server`, on the same code), and `create_datagram_endpoint`. The loop's methods of the same names are
  * one-line delegations to these.
  *
+ * Unix domain sockets (asyncio 3.4's `create_unix_connection` / `create_unix_server`) are at the end,
+ * on the same transport and Server machinery.
+ *
  * Names are resolved with the loop's getaddrinfo (in a worker thread: a slow DNS answer never blocks the
  * loop), then each address is tried in turn. When all fail, the error raised is the right OSError
  * subclass with its errno (one of them, when they agree; an OSError listing them all otherwise).
  */
+import { lstatSync, unlinkSync } from 'node:fs';
 import { OSError, NotImplementedError } from '../src/errors.js';
 import type { AbstractEventLoop } from '../src/events.js';
 import { Future, type Coroutine } from '../src/futures.js';
 import type { BaseProtocol, DatagramProtocol, Protocol } from '../src/protocols.js';
 import {
-  AF_INET6, AF_UNSPEC, AI_PASSIVE, IPPROTO_IPV6, IPV6_V6ONLY, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket,
+  AF_INET6, AF_UNIX, AF_UNSPEC, AI_PASSIVE, IPPROTO_IPV6, IPV6_V6ONLY, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket,
 } from '../src/socket.js';
 import type { SockAddr } from '../src/binding.js';
 import type { DatagramTransport, Transport } from '../src/transports.js';
@@ -81,6 +85,11 @@ export function* create_connection<P extends Protocol>(
   } else if (sock === undefined) {
     throw new RangeError('host and port was not specified and no sock specified');
   }
+  return yield* connected(loop, sock, protocol_factory);
+}
+
+/** The end of every stream connection: a transport over the connected `sock`, once connection_made ran. */
+function* connected<P extends Protocol>(loop: AbstractEventLoop, sock: Socket, protocol_factory: () => P): Coroutine<[Transport, P]> {
   sock.setblocking(false);
   const protocol = protocol_factory();
   const waiter = new Future<null>({ loop });
@@ -294,4 +303,99 @@ export function* create_datagram_endpoint<P extends DatagramProtocol>(
     return [transport as DatagramTransport, protocol];
   }
   raise_all(errors);
+}
+
+// ---- Unix domain sockets -------------------------------------------------------------------------------
+
+export interface UnixConnectionOptions {
+  ssl?: unknown;
+  sock?: Socket;
+  server_hostname?: string;
+}
+
+export interface UnixServingOptions {
+  sock?: Socket;
+  backlog?: number;
+  ssl?: unknown;
+}
+
+function check_unix_stream(sock: Socket): void {
+  if (sock.family !== AF_UNIX || sock.type !== SOCK_STREAM) {
+    throw new RangeError(`A UNIX Domain Stream Socket was expected, got ${sock}`);
+  }
+}
+
+/**
+ * Connects to the Unix domain stream socket at `path` (or wraps the connected AF_UNIX `sock`):
+ * `[transport, protocol]`. A missing path is FileNotFoundError, a path nobody listens on
+ * ConnectionRefusedError (whatever connect(2) says); a path longer than sun_path holds is a RangeError.
+ */
+export function* create_unix_connection<P extends Protocol>(
+  loop: AbstractEventLoop, protocol_factory: () => P, path?: string | null, options: UnixConnectionOptions = {},
+): Coroutine<[Transport, P]> {
+  no_tls(options.ssl);
+  if (options.server_hostname !== undefined) throw new RangeError('server_hostname is only meaningful with ssl');
+  let sock = options.sock;
+  if (path != null) {
+    if (sock !== undefined) throw new RangeError('path and sock can not be specified at the same time');
+    sock = new Socket(AF_UNIX, SOCK_STREAM, 0);
+    try {
+      yield* loop.sock_connect(sock, path);
+    } catch (e) {
+      sock.close();
+      throw e;
+    }
+  } else {
+    if (sock === undefined) throw new RangeError('no path and sock were specified');
+    check_unix_stream(sock);
+  }
+  return yield* connected(loop, sock, protocol_factory);
+}
+
+/**
+ * Removes a stale socket file at `path` (a previous server's, which bind() would refuse with EADDRINUSE):
+ * what asyncio does since 3.8 (3.4 failed instead). Only a socket is removed: a regular file or a
+ * directory there is left alone, and bind() then reports EADDRINUSE. A Linux abstract name ('\0...') has
+ * no file.
+ */
+function remove_stale_socket(path: string): void {
+  if (path === '' || path[0] === '\0') return;
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+/**
+ * Listens on the Unix domain stream socket `path` (or the bound AF_UNIX `sock`) and serves each
+ * connection with a new `protocol_factory()`: a `Server`. A stale socket file at `path` is replaced (see
+ * remove_stale_socket). `Server.close()` stops listening but leaves the socket file in place, as asyncio
+ * before 3.13 does: the next server on that path removes it.
+ */
+export function* create_unix_server(
+  loop: AbstractEventLoop, protocol_factory: () => BaseProtocol, path?: string | null, options: UnixServingOptions = {},
+): Coroutine<Server> {
+  no_tls(options.ssl);
+  let sock = options.sock;
+  if (path != null) {
+    if (sock !== undefined) throw new RangeError('path and sock can not be specified at the same time');
+    remove_stale_socket(path);
+    sock = new Socket(AF_UNIX, SOCK_STREAM, 0);
+    try {
+      sock.bind(path);
+    } catch (e) {
+      sock.close();
+      if (e instanceof OSError && e.code === 'EADDRINUSE') {
+        throw new (e.constructor as typeof OSError)(e.errno, `Address ${JSON.stringify(path)} is already in use (and is not a socket file to replace)`, path);
+      }
+      throw e;
+    }
+  } else {
+    if (sock === undefined) throw new RangeError('path was not specified, and no sock specified');
+    check_unix_stream(sock);
+  }
+  const server = new Server(loop);
+  server.sockets = yield* _serve(loop, protocol_factory, undefined, undefined, { sock, backlog: options.backlog ?? 100 }, server);
+  return server;
 }

@@ -21,7 +21,11 @@ import type { DatagramProtocol, Protocol } from './protocols.js';
 import type { InetAddress } from './binding.js';
 import type { ConcurrentFuture, Executor, ExecutorFunction } from './executor.js';
 import type { AddrInfo, LookupOptions } from '../coroutines/lookup.js';
-import type { ConnectionOptions, DatagramOptions, Server, ServingOptions } from '../coroutines/network.js';
+import type {
+  ConnectionOptions, DatagramOptions, Server, ServingOptions, UnixConnectionOptions, UnixServingOptions,
+} from '../coroutines/network.js';
+import type { PipeLike } from './unix_events.js';
+import type { ReadTransport, WriteTransport } from './transports.js';
 
 /** What a callback looks like: any function, called with the arguments given when it was scheduled. */
 export type Callback<A extends unknown[] = any[]> = (...args: A) => unknown;
@@ -216,6 +220,22 @@ export abstract class AbstractEventLoop {
   }
   create_datagram_endpoint<P extends DatagramProtocol>(protocol_factory: () => P, options?: DatagramOptions): Coroutine<[DatagramTransport, P]> {
     return not_implemented('create_datagram_endpoint');
+  }
+
+  // Unix domain sockets: coroutines, as create_connection / create_server with a path instead of host/port.
+  create_unix_connection<P extends Protocol>(protocol_factory: () => P, path?: string | null, options?: UnixConnectionOptions): Coroutine<[Transport, P]> {
+    return not_implemented('create_unix_connection');
+  }
+  create_unix_server(protocol_factory: () => BaseProtocol, path?: string | null, options?: UnixServingOptions): Coroutine<Server> {
+    return not_implemented('create_unix_server');
+  }
+
+  // Pipes (Unix): coroutines giving [transport, protocol]; the transport takes over the fd.
+  connect_read_pipe<P extends Protocol>(protocol_factory: () => P, pipe: PipeLike): Coroutine<[ReadTransport, P]> {
+    return not_implemented('connect_read_pipe');
+  }
+  connect_write_pipe<P extends BaseProtocol>(protocol_factory: () => P, pipe: PipeLike): Coroutine<[WriteTransport, P]> {
+    return not_implemented('connect_write_pipe');
   }
 
   // Wrapped socket methods: Futures, usable with yield*.

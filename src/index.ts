@@ -41,10 +41,14 @@ export { BaseProtocol, DatagramProtocol, Protocol } from './protocols.js';
 export { BaseTransport, DatagramTransport, ReadTransport, Transport, WriteTransport } from './transports.js';
 export { SelectorDatagramTransport, SelectorSocketTransport } from './selector_transports.js';
 export {
+  UnixReadPipeTransport, UnixWritePipeTransport, connect_read_pipe, connect_write_pipe, os_pipe, type PipeLike,
+} from './unix_events.js';
+export {
   ConcurrentFuture, ThreadPoolExecutor, executor_function, type Executor, type ExecutorFunction,
 } from './executor.js';
 export {
-  Server, create_connection, create_datagram_endpoint, create_server, start_serving, stop_serving,
-  type ConnectionOptions, type DatagramOptions, type ServingOptions,
+  Server, create_connection, create_datagram_endpoint, create_server, create_unix_connection, create_unix_server,
+  start_serving, stop_serving,
+  type ConnectionOptions, type DatagramOptions, type ServingOptions, type UnixConnectionOptions, type UnixServingOptions,
 } from '../coroutines/network.js';
 export { getaddrinfo, getnameinfo, type AddrInfo, type LookupOptions } from '../coroutines/lookup.js';

@@ -11,12 +11,16 @@ import { binding, type SockAddr } from './binding.js';
 import { BaseEventLoop } from './base_events.js';
 import { check, errno, os_error } from './errors.js';
 import { Handle, _set_default_loop_factory, type Callback, type FileDescriptorLike } from './events.js';
-import { Future } from './futures.js';
+import { Future, type Coroutine } from './futures.js';
 import { logger } from './log.js';
-import type { BaseProtocol } from './protocols.js';
+import type { BaseProtocol, Protocol } from './protocols.js';
 import { DefaultSelector, EVENT_READ, EVENT_WRITE, fileobj_to_fd, type BaseSelector } from './selectors.js';
 import { Socket } from './socket.js';
-import { check_bytes } from './transports.js';
+import { check_bytes, type ReadTransport, type Transport, type WriteTransport } from './transports.js';
+import { connect_read_pipe, connect_write_pipe, type PipeLike } from './unix_events.js';
+import {
+  create_unix_connection, create_unix_server, type Server, type UnixConnectionOptions, type UnixServingOptions,
+} from '../coroutines/network.js';
 import { add_signal_handler, close_signals, remove_signal_handler } from './unix_signals.js';
 import {
   SelectorDatagramTransport, SelectorSocketTransport, type ServerLike, type TransportExtra,
@@ -230,6 +234,30 @@ export class SelectorEventLoop extends BaseEventLoop {
 
   private _forget_writer(fd: number): void {
     if (!this.is_closed()) this.remove_writer(fd);
+  }
+
+  // ---- Pipes (unix_events.ts) ----
+
+  /** Wraps the read end of a pipe: `[transport, protocol]`; the transport owns the fd from then on. */
+  override connect_read_pipe<P extends Protocol>(protocol_factory: () => P, pipe: PipeLike): Coroutine<[ReadTransport, P]> {
+    return connect_read_pipe(this, protocol_factory, pipe);
+  }
+
+  /** Wraps the write end of a pipe: `[transport, protocol]`; the transport owns the fd from then on. */
+  override connect_write_pipe<P extends BaseProtocol>(protocol_factory: () => P, pipe: PipeLike): Coroutine<[WriteTransport, P]> {
+    return connect_write_pipe(this, protocol_factory, pipe);
+  }
+
+  // ---- Unix domain sockets (coroutines/network.ts) ----
+
+  /** Connects to the Unix domain stream socket at `path`: `[transport, protocol]`. */
+  override create_unix_connection<P extends Protocol>(protocol_factory: () => P, path?: string | null, options?: UnixConnectionOptions): Coroutine<[Transport, P]> {
+    return create_unix_connection(this, protocol_factory, path, options);
+  }
+
+  /** Serves the Unix domain stream socket at `path` (a stale socket file there is replaced): a Server. */
+  override create_unix_server(protocol_factory: () => BaseProtocol, path?: string | null, options?: UnixServingOptions): Coroutine<Server> {
+    return create_unix_server(this, protocol_factory, path, options);
   }
 
   // ---- Transports ----

@@ -17,6 +17,11 @@
  * Invariants: `connection_made` is called once, before any other protocol method; `connection_lost` is
  * called once, from the loop, after which the socket is closed; bytes written are sent in order or the
  * transport ends with `connection_lost(exc)`.
+ *
+ * The pipe transports of `unix_events.ts` are built on the same two classes: `SelectorTransportBase`
+ * (protocol, extra info, flow control, closing) and `StreamWriterBase` (the write buffer). Only the system
+ * call differs (send() on a socket, write() on a pipe), so there is one implementation of each, not one
+ * per kind of fd.
  */
 import { binding, type SockAddr } from './binding.js';
 import { RuntimeError, errno, os_error, type OSError } from './errors.js';
@@ -32,14 +37,15 @@ const EINTR = errno['EINTR']!;
 const ECONNREFUSED = errno['ECONNREFUSED']!;
 const C = binding.constants;
 
-/** The most one recv() asks for. */
-const READ_MAX = 256 * 1024;
+/** @internal The most one recv() asks for. */
+export const READ_MAX = 256 * 1024;
 /** Reads at least this large are handed out as views of the slab instead of being copied. */
 const VIEW_MIN = 32 * 1024;
 const SLAB_SIZE = 1024 * 1024;
 
-/** The shared read slab (one per thread: the loop's), see the module header. */
-const ReadSlab = {
+/** @internal The shared read slab (one per thread: the loop's), see the module header. Pipe transports use
+ * it too. */
+export const ReadSlab = {
   buf: Buffer.allocUnsafeSlow(SLAB_SIZE),
   used: 0,
 
@@ -76,8 +82,8 @@ export interface ServerLike {
   _detach(): void;
 }
 
-/** The loop surface the transports use (a SelectorEventLoop). */
-interface IoLoop extends AbstractEventLoop {
+/** @internal The loop surface the transports use (a SelectorEventLoop). */
+export interface IoLoop extends AbstractEventLoop {
   remove_reader(fd: number): boolean;
   remove_writer(fd: number): boolean;
 }
@@ -87,10 +93,19 @@ function is_connection_error(e: unknown): boolean {
   return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ESHUTDOWN' || code === 'ECONNABORTED';
 }
 
-/** What both transports share: the socket, the protocol, the write buffer and its flow control, closing. */
-abstract class SelectorTransportBase<P extends BaseProtocol> {
+/** What owns a transport's fd and closes it after connection_lost: a Socket, a pipe object, or a plain fd. */
+export interface FdOwner {
+  close(): void;
+}
+
+/**
+ * @internal What every selector transport shares: the fd and its owner, the protocol, extra info, the
+ * write-buffer size and its flow control, and closing. Subclasses keep the buffer itself.
+ */
+export abstract class SelectorTransportBase<P extends BaseProtocol> {
   protected _loop: IoLoop;
-  protected _sock: Socket;
+  /** Closed (once) after connection_lost: the socket or pipe the transport owns. */
+  protected _owner: FdOwner;
   protected _fd: number;
   protected _protocol: P;
   protected _extra: TransportExtra;
@@ -104,14 +119,12 @@ abstract class SelectorTransportBase<P extends BaseProtocol> {
   protected readonly _read_ready_cb = (): void => this._read_ready();
   protected readonly _write_ready_cb = (): void => this._write_ready();
 
-  constructor(loop: IoLoop, sock: Socket, protocol: P, extra: TransportExtra | undefined) {
+  constructor(loop: IoLoop, fd: number, owner: FdOwner, protocol: P, extra: TransportExtra) {
     this._loop = loop;
-    this._sock = sock;
-    this._fd = sock.fileno();
+    this._owner = owner;
+    this._fd = fd;
     this._protocol = protocol;
-    this._extra = { socket: sock, ...extra };
-    if (!('sockname' in this._extra)) this._extra['sockname'] = try_address(() => sock.getsockname());
-    if (!('peername' in this._extra)) this._extra['peername'] = try_address(() => sock.getpeername());
+    this._extra = extra;
   }
 
   get_extra_info(name: string, default_value: unknown = null): unknown {
@@ -145,10 +158,7 @@ abstract class SelectorTransportBase<P extends BaseProtocol> {
     if (this._closing) return;
     this._closing = true;
     this._loop.remove_reader(this._fd);
-    if (this._buffer_size === 0) {
-      this._conn_lost++;
-      this._loop.call_soon(() => this._call_connection_lost(null));
-    }
+    if (this._buffer_size === 0) this._call_connection_lost_soon();
   }
 
   abort(): void {
@@ -158,6 +168,12 @@ abstract class SelectorTransportBase<P extends BaseProtocol> {
   protected abstract _read_ready(): void;
   protected abstract _write_ready(): void;
   protected abstract _clear_buffer(): void;
+
+  /** Schedules connection_lost(null) once the buffer has drained after close(). */
+  protected _call_connection_lost_soon(): void {
+    this._conn_lost++;
+    this._loop.call_soon(() => this._call_connection_lost(null));
+  }
 
   protected _maybe_pause_protocol(): void {
     if (this._buffer_size <= this._high_water || this._protocol_paused) return;
@@ -182,7 +198,7 @@ abstract class SelectorTransportBase<P extends BaseProtocol> {
   /** A write after the connection was lost is dropped; say so once, as asyncio does, not per call. */
   protected _write_after_lost(): boolean {
     if (this._conn_lost === 0) return false;
-    if (++this._conn_lost === 6) logger.warning('socket.send() raised exception: writes after connection_lost are dropped');
+    if (++this._conn_lost === 6) logger.warning(`${this.constructor.name}: writes after connection_lost are dropped`);
     return true;
   }
 
@@ -210,7 +226,7 @@ abstract class SelectorTransportBase<P extends BaseProtocol> {
     try {
       this._protocol.connection_lost(exc);
     } finally {
-      this._sock.close();
+      this._owner.close();
       this._fd = -1;
     }
   }
@@ -224,20 +240,111 @@ function try_address(get: () => SockAddr | null): SockAddr | null {
   }
 }
 
-/** A stream transport over a connected (TCP or Unix) socket. */
-export class SelectorSocketTransport extends SelectorTransportBase<Protocol> implements Transport {
+/**
+ * @internal The stream write half, shared by the socket transport and the write pipe transport: `write()`
+ * tries the system call at once and buffers only what the fd did not take, flushed in order by a writer
+ * callback (several chunks per writev(2)); `write_eof()` takes effect once the buffer is empty.
+ * Subclasses say which call writes (`_send`) and what EOF means (`_eof_now`).
+ */
+export abstract class StreamWriterBase<P extends BaseProtocol> extends SelectorTransportBase<P> {
   private _chunks: Uint8Array[] = [];
   /** Bytes of _chunks[0] already sent. */
   private _offset = 0;
-  private _paused = false;
   /** write_eof() was called. */
-  private _eof = false;
+  protected _eof = false;
+
+  /** One non-blocking write of buf[offset, offset+length): → bytes written | -errno. */
+  protected abstract _send(buf: Uint8Array, offset: number, length: number): number;
+  /** Called once write_eof() was asked for and the buffer is empty. */
+  protected abstract _eof_now(): void;
+
+  write(data: Uint8Array): void {
+    check_bytes(data, 'write');
+    if (this._eof) throw new RuntimeError('Cannot call write() after write_eof()');
+    if (this._write_after_lost()) return;
+    const len = data.length;
+    if (len === 0) return;
+    if (this._buffer_size === 0) {
+      const n = this._send(data, 0, len);
+      if (n === len) return;
+      if (n < 0 && n !== -EAGAIN && n !== -EINTR) {
+        this._fatal_error(os_error(-n), 'Fatal write error on');
+        return;
+      }
+      this._chunks.push(Buffer.from(n > 0 ? data.subarray(n) : data));
+      this._buffer_size = len - Math.max(n, 0);
+      this._loop.add_writer(this._fd, this._write_ready_cb);
+    } else {
+      this._chunks.push(Buffer.from(data));
+      this._buffer_size += len;
+    }
+    this._maybe_pause_protocol();
+  }
+
+  writelines(list: Iterable<Uint8Array>): void {
+    for (const data of list) this.write(data);
+  }
+
+  protected _write_ready(): void {
+    const chunks = this._chunks;
+    const first = chunks[0]!;
+    // writev() is sendmsg(MSG_NOSIGNAL) on a socket and writev(2) on anything else (see binding.ts).
+    const n = chunks.length === 1
+      ? this._send(first, this._offset, first.length - this._offset)
+      : binding.writev(this._fd, chunks, chunks.length, this._offset);
+    if (n < 0) {
+      if (n === -EAGAIN || n === -EINTR) return;
+      this._fatal_error(os_error(-n), 'Fatal write error on');
+      return;
+    }
+    this._consume(n);
+    this._maybe_resume_protocol();
+    if (this._buffer_size > 0) return;
+    this._loop.remove_writer(this._fd);
+    if (this._closing) this._call_connection_lost_soon();
+    else if (this._eof) this._eof_now();
+  }
+
+  /** Drops `n` sent bytes from the front of the buffer. */
+  private _consume(n: number): void {
+    this._buffer_size -= n;
+    const chunks = this._chunks;
+    let i = 0;
+    let left = n + this._offset;
+    while (i < chunks.length && left >= chunks[i]!.length) left -= chunks[i++]!.length;
+    if (i > 0) chunks.splice(0, i);
+    this._offset = left;
+  }
+
+  protected _clear_buffer(): void {
+    this._chunks = [];
+    this._offset = 0;
+    this._buffer_size = 0;
+  }
+
+  /** Sends EOF once the buffer is flushed. */
+  write_eof(): void {
+    if (this._eof || this._closing) return;
+    this._eof = true;
+    if (this._buffer_size === 0) this._eof_now();
+  }
+
+  can_write_eof(): boolean {
+    return true;
+  }
+}
+
+/** A stream transport over a connected (TCP or Unix) socket. */
+export class SelectorSocketTransport extends StreamWriterBase<Protocol> implements Transport {
+  private _sock: Socket;
+  private _paused = false;
   /** The peer's EOF arrived: never read again, even after resume(). */
   private _read_eof = false;
   private _server: ServerLike | null;
 
   constructor(loop: IoLoop, sock: Socket, protocol: BaseProtocol, waiter: Future<null> | null, extra: TransportExtra | undefined, server: ServerLike | null) {
-    super(loop, sock, protocol as Protocol, extra);
+    super(loop, sock.fileno(), sock, protocol as Protocol, socket_extra(sock, extra));
+    this._sock = sock;
     this._server = server;
     server?._attach();
     if ((sock.family === C.AF_INET || sock.family === C.AF_INET6) && sock.type === C.SOCK_STREAM) {
@@ -289,83 +396,13 @@ export class SelectorSocketTransport extends SelectorTransportBase<Protocol> imp
     }
   }
 
-  write(data: Uint8Array): void {
-    check_bytes(data, 'write');
-    if (this._eof) throw new RuntimeError('Cannot call write() after write_eof()');
-    if (this._write_after_lost()) return;
-    const len = data.length;
-    if (len === 0) return;
-    if (this._buffer_size === 0) {
-      const n = binding.send(this._fd, data, 0, len, 0);
-      if (n === len) return;
-      if (n < 0 && n !== -EAGAIN && n !== -EINTR) {
-        this._fatal_error(os_error(-n), 'Fatal write error on');
-        return;
-      }
-      this._chunks.push(Buffer.from(n > 0 ? data.subarray(n) : data));
-      this._buffer_size = len - Math.max(n, 0);
-      this._loop.add_writer(this._fd, this._write_ready_cb);
-    } else {
-      this._chunks.push(Buffer.from(data));
-      this._buffer_size += len;
-    }
-    this._maybe_pause_protocol();
+  protected _send(buf: Uint8Array, offset: number, length: number): number {
+    return binding.send(this._fd, buf, offset, length, 0);
   }
 
-  writelines(list: Iterable<Uint8Array>): void {
-    for (const data of list) this.write(data);
-  }
-
-  protected _write_ready(): void {
-    const chunks = this._chunks;
-    const first = chunks[0]!;
-    const n = chunks.length === 1
-      ? binding.send(this._fd, first, this._offset, first.length - this._offset, 0)
-      : binding.writev(this._fd, chunks, chunks.length, this._offset);
-    if (n < 0) {
-      if (n === -EAGAIN || n === -EINTR) return;
-      this._fatal_error(os_error(-n), 'Fatal write error on');
-      return;
-    }
-    this._consume(n);
-    this._maybe_resume_protocol();
-    if (this._buffer_size > 0) return;
-    this._loop.remove_writer(this._fd);
-    if (this._closing) this._call_connection_lost_soon();
-    else if (this._eof) this._sock.shutdown(C.SHUT_WR);
-  }
-
-  /** Drops `n` sent bytes from the front of the buffer. */
-  private _consume(n: number): void {
-    this._buffer_size -= n;
-    const chunks = this._chunks;
-    let i = 0;
-    let left = n + this._offset;
-    while (i < chunks.length && left >= chunks[i]!.length) left -= chunks[i++]!.length;
-    if (i > 0) chunks.splice(0, i);
-    this._offset = left;
-  }
-
-  private _call_connection_lost_soon(): void {
-    this._conn_lost++;
-    this._loop.call_soon(() => this._call_connection_lost(null));
-  }
-
-  protected _clear_buffer(): void {
-    this._chunks = [];
-    this._offset = 0;
-    this._buffer_size = 0;
-  }
-
-  /** Sends EOF (shutdown of the write side) once the buffer is flushed; reading goes on. */
-  write_eof(): void {
-    if (this._eof || this._closing) return;
-    this._eof = true;
-    if (this._buffer_size === 0) this._sock.shutdown(C.SHUT_WR);
-  }
-
-  can_write_eof(): boolean {
-    return true;
+  /** TCP's (and AF_UNIX's) half-close: the peer reads EOF, and reading goes on here. */
+  protected _eof_now(): void {
+    this._sock.shutdown(C.SHUT_WR);
   }
 
   protected override _call_connection_lost(exc: Error | null): void {
@@ -383,13 +420,22 @@ export class SelectorSocketTransport extends SelectorTransportBase<Protocol> imp
   }
 }
 
+function socket_extra(sock: Socket, extra: TransportExtra | undefined): TransportExtra {
+  const out: TransportExtra = { socket: sock, ...extra };
+  if (!('sockname' in out)) out['sockname'] = try_address(() => sock.getsockname());
+  if (!('peername' in out)) out['peername'] = try_address(() => sock.getpeername());
+  return out;
+}
+
 /** A datagram (UDP) transport. */
 export class SelectorDatagramTransport extends SelectorTransportBase<DatagramProtocol> implements DatagramTransport {
+  private _sock: Socket;
   private _address: SockAddr | null;
   private _queue: Array<[Uint8Array, SockAddr | null]> = [];
 
   constructor(loop: IoLoop, sock: Socket, protocol: BaseProtocol, address: SockAddr | null, waiter: Future<null> | null, extra: TransportExtra | undefined) {
-    super(loop, sock, protocol as DatagramProtocol, extra);
+    super(loop, sock.fileno(), sock, protocol as DatagramProtocol, socket_extra(sock, extra));
+    this._sock = sock;
     this._address = address;
     loop.call_soon(() => {
       this._protocol.connection_made(this);
@@ -446,10 +492,7 @@ export class SelectorDatagramTransport extends SelectorTransportBase<DatagramPro
     }
     this._maybe_resume_protocol();
     this._loop.remove_writer(this._fd);
-    if (this._closing) {
-      this._conn_lost++;
-      this._loop.call_soon(() => this._call_connection_lost(null));
-    }
+    if (this._closing) this._call_connection_lost_soon();
   }
 
   protected _clear_buffer(): void {
