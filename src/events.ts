@@ -26,6 +26,10 @@ import type {
 } from '../coroutines/network.js';
 import type { PipeLike } from './unix_events.js';
 import type { ReadTransport, WriteTransport } from './transports.js';
+import type { BaseSubprocessTransport, SubprocessOptions } from './base_subprocess.js';
+import type { SubprocessProtocol } from './protocols.js';
+import type { SubprocessTransport } from './transports.js';
+import type { ExecArgs } from '../coroutines/subprocess.js';
 
 /** What a callback looks like: any function, called with the arguments given when it was scheduled. */
 export type Callback<A extends unknown[] = any[]> = (...args: A) => unknown;
@@ -186,6 +190,21 @@ export abstract class AbstractEventLoop {
   /** Removes the handler for `sig`, restoring the previous disposition; true if there was one. */
   remove_signal_handler(sig: number): boolean {
     return not_implemented('remove_signal_handler');
+  }
+
+  // Subprocesses (src/base_subprocess.ts, coroutines/subprocess.ts): coroutines.
+  /** Runs `program` with string arguments, optionally followed by an options object
+   * `{ stdin, stdout, stderr, cwd, env }`: `[transport, protocol]`. */
+  subprocess_exec<P extends SubprocessProtocol>(protocol_factory: () => P, program: string, ...args: ExecArgs): Coroutine<[SubprocessTransport, P]> {
+    return not_implemented('subprocess_exec');
+  }
+  /** Runs `cmd` with /bin/sh -c: `[transport, protocol]`. */
+  subprocess_shell<P extends SubprocessProtocol>(protocol_factory: () => P, cmd: string, options?: SubprocessOptions): Coroutine<[SubprocessTransport, P]> {
+    return not_implemented('subprocess_shell');
+  }
+  /** @internal Starts the child (throws OSError if it cannot); `waiter` resolves once its pipes are connected. */
+  _make_subprocess_transport(protocol: SubprocessProtocol, args: readonly string[], options: SubprocessOptions, waiter: Future<null> | null): BaseSubprocessTransport {
+    return not_implemented('_make_subprocess_transport');
   }
 
   // Thread interaction.

@@ -37,8 +37,12 @@ export {
   type AsCompletedOptions, type GatherOptions, type ReturnWhen, type WaitOptions,
 } from '../coroutines/waiting.js';
 export * from './socket.js';
-export { BaseProtocol, DatagramProtocol, Protocol } from './protocols.js';
-export { BaseTransport, DatagramTransport, ReadTransport, Transport, WriteTransport } from './transports.js';
+export { BaseProtocol, DatagramProtocol, Protocol, SubprocessProtocol } from './protocols.js';
+export {
+  BaseSubprocessTransport, DEVNULL, PIPE, STDOUT, type ProcessInfo, type StdioOption, type SubprocessOptions,
+} from './base_subprocess.js';
+export { subprocess_exec, subprocess_shell, type ExecArgs } from '../coroutines/subprocess.js';
+export { BaseTransport, DatagramTransport, ReadTransport, SubprocessTransport, Transport, WriteTransport } from './transports.js';
 export { SelectorDatagramTransport, SelectorSocketTransport } from './selector_transports.js';
 export {
   UnixReadPipeTransport, UnixWritePipeTransport, connect_read_pipe, connect_write_pipe, os_pipe, type PipeLike,

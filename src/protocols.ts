@@ -10,7 +10,7 @@
  * Flow control the other way (the final PEP): a transport whose write buffer passes its high-water mark
  * calls `pause_writing()`, and `resume_writing()` once it has drained below the low-water mark.
  */
-import type { BaseTransport, DatagramTransport, Transport } from './transports.js';
+import type { BaseTransport, DatagramTransport, SubprocessTransport, Transport } from './transports.js';
 
 export class BaseProtocol {
   connection_made(_transport: BaseTransport): void {}
@@ -40,4 +40,21 @@ export class DatagramProtocol extends BaseProtocol {
   }
   /** A send or receive failed (asyncio 3.4's name); the transport stays open. */
   error_received(_exc: Error): void {}
+}
+
+/**
+ * A child process's protocol (the final PEP), for `loop.subprocess_exec()` / `subprocess_shell()`. Its
+ * transport calls, always from the loop:
+ *
+ *   connection_made(transport)    once, after the pipes are connected
+ *   pipe_data_received(fd, data)  the child wrote `data` on its fd 1 or 2
+ *   pipe_connection_lost(fd, exc) that pipe (0, 1 or 2) is closed: null for EOF or a clean close
+ *   process_exited()              the child has exited (transport.get_returncode() says how)
+ *   connection_lost(exc)          once, last: after the exit AND after every pipe is closed
+ */
+export class SubprocessProtocol extends BaseProtocol {
+  override connection_made(_transport: SubprocessTransport): void {}
+  pipe_data_received(_fd: number, _data: Buffer): void {}
+  pipe_connection_lost(_fd: number, _exc: Error | null): void {}
+  process_exited(): void {}
 }

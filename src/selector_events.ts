@@ -22,6 +22,11 @@ import {
   create_unix_connection, create_unix_server, type Server, type UnixConnectionOptions, type UnixServingOptions,
 } from '../coroutines/network.js';
 import { add_signal_handler, close_signals, remove_signal_handler } from './unix_signals.js';
+import { BaseSubprocessTransport, type SubprocessOptions } from './base_subprocess.js';
+import { close_child_watches } from './child_watcher.js';
+import type { SubprocessProtocol } from './protocols.js';
+import type { SubprocessTransport } from './transports.js';
+import { subprocess_exec, subprocess_shell, type ExecArgs } from '../coroutines/subprocess.js';
 import {
   SelectorDatagramTransport, SelectorSocketTransport, type ServerLike, type TransportExtra,
 } from './selector_transports.js';
@@ -82,6 +87,7 @@ export class SelectorEventLoop extends BaseEventLoop {
   override close(): void {
     if (this.is_closed()) return;
     super.close();
+    close_child_watches(this); // closes the pidfds it still watches (children still running are left to run)
     close_signals(this); // restores the dispositions this loop took over and closes its signal pipe
     this._selector.close();
     binding.close(this._wakeup_r);
@@ -134,6 +140,21 @@ export class SelectorEventLoop extends BaseEventLoop {
 
   override remove_signal_handler(sig: number): boolean {
     return remove_signal_handler(this, sig);
+  }
+
+  // ---- Subprocesses (src/base_subprocess.ts, coroutines/subprocess.ts) ----
+
+  override subprocess_exec<P extends SubprocessProtocol>(protocol_factory: () => P, program: string, ...args: ExecArgs): Coroutine<[SubprocessTransport, P]> {
+    return subprocess_exec(this, protocol_factory, program, ...args);
+  }
+
+  override subprocess_shell<P extends SubprocessProtocol>(protocol_factory: () => P, cmd: string, options?: SubprocessOptions): Coroutine<[SubprocessTransport, P]> {
+    return subprocess_shell(this, protocol_factory, cmd, options);
+  }
+
+  /** @internal */
+  override _make_subprocess_transport(protocol: SubprocessProtocol, args: readonly string[], options: SubprocessOptions, waiter: Future<null> | null): BaseSubprocessTransport {
+    return new BaseSubprocessTransport(this, protocol, args, options, waiter);
   }
 
   // ---- Wrapped socket methods (the PEP's sock_*): each returns a Future, usable with yield* ----

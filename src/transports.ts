@@ -100,3 +100,33 @@ export function check_bytes(data: unknown, method: string): asserts data is Uint
   }
   throw new TypeError(`${method}() takes bytes (a Uint8Array or Buffer), got ${data === null ? 'null' : typeof data}`);
 }
+
+/**
+ * A child process with its pipes (the final PEP): made by `loop.subprocess_exec()` /
+ * `loop.subprocess_shell()`; the implementation is `BaseSubprocessTransport` (src/base_subprocess.ts).
+ */
+export abstract class SubprocessTransport extends BaseTransport {
+  /** The child's process id. */
+  get_pid(): number {
+    return nope('get_pid');
+  }
+  /** The exit code, -N if signal N killed it, or null while it runs. */
+  get_returncode(): number | null {
+    return nope('get_returncode');
+  }
+  /** The transport of the child's fd 0, 1 or 2 when it is a PIPE, else null. */
+  get_pipe_transport(_fd: number): BaseTransport | null {
+    return nope('get_pipe_transport');
+  }
+  send_signal(_sig: number): void {
+    nope('send_signal');
+  }
+  /** SIGTERM. */
+  terminate(): void {
+    nope('terminate');
+  }
+  /** SIGKILL. */
+  kill(): void {
+    nope('kill');
+  }
+}
