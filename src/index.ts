@@ -42,6 +42,9 @@ export {
   BaseSubprocessTransport, DEVNULL, PIPE, STDOUT, type ProcessInfo, type StdioOption, type SubprocessOptions,
 } from './base_subprocess.js';
 export { subprocess_exec, subprocess_shell, type ExecArgs } from '../coroutines/subprocess.js';
+export {
+  IncompleteReadError, PipeReader, PipeWriter, Process, create_subprocess_exec, create_subprocess_shell,
+} from '../coroutines/process.js';
 export { BaseTransport, DatagramTransport, ReadTransport, SubprocessTransport, Transport, WriteTransport } from './transports.js';
 export { SelectorDatagramTransport, SelectorSocketTransport } from './selector_transports.js';
 export {

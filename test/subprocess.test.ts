@@ -14,6 +14,7 @@ import {
   SIGKILL, SIGTERM, SIGUSR1, type Coroutine, type SubprocessTransport, type WriteTransport,
 } from '../src/index.js';
 import { _options, _watched_count } from '../src/child_watcher.js';
+import { create_subprocess_exec, create_subprocess_shell } from '../coroutines/process.js';
 
 let loop: SelectorEventLoop;
 let fds_before: string[];
@@ -245,6 +246,47 @@ test('bad arguments', () => {
   assert.throws(() => run(loop.subprocess_shell(() => new Recorder(), ['ls'] as unknown as string)), (e: Error) => e instanceof TypeError);
   assert.throws(() => run(loop.subprocess_exec(() => new Recorder(), 'echo', { env: { 'A=B': 'x' } })), (e: Error) => e instanceof RangeError);
   assert.throws(() => run(loop.subprocess_exec(() => new Recorder(), 'ec\0ho')), (e: Error) => e instanceof RangeError);
+});
+
+// ---- the high-level API (coroutines/process.ts) ----
+
+test('create_subprocess_exec: communicate() round trip, wait()', () => {
+  const [out, err, rc] = run(function* () {
+    const proc = yield* create_subprocess_exec(loop, 'sh', '-c', 'cat; echo done >&2; exit 4', { stdin: PIPE, stdout: PIPE, stderr: PIPE });
+    const [out, err] = yield* proc.communicate(Buffer.from('x'.repeat(300000)));
+    return [out, err, yield* proc.wait()] as const;
+  }());
+  assert.is(out!.length, 300000);
+  assert.is(err!.toString(), 'done\n');
+  assert.is(rc, 4);
+});
+
+test('create_subprocess_shell: readline() until EOF, returncode', () => {
+  const [lines, rc] = run(function* () {
+    const proc = yield* create_subprocess_shell(loop, 'printf "one\\ntwo\\nthree"', { stdout: PIPE });
+    assert.is(proc.stdin, null);
+    const lines: string[] = [];
+    for (;;) {
+      const line = yield* proc.stdout!.readline();
+      if (line.length === 0) break;
+      lines.push(line.toString());
+    }
+    return [lines, yield* proc.wait()] as const;
+  }());
+  assert.equal(lines, ['one\n', 'two\n', 'three']);
+  assert.is(rc, 0);
+});
+
+test('Process: kill() and a stdin that the child never reads', () => {
+  const rc = run(function* () {
+    const proc = yield* create_subprocess_exec(loop, 'sleep', '30', { stdin: PIPE });
+    proc.kill();
+    const [out, err] = yield* proc.communicate(Buffer.alloc(1 << 20));
+    assert.is(out, null);
+    assert.is(err, null);
+    return proc.returncode;
+  }());
+  assert.is(rc, -SIGKILL);
 });
 
 test.run();
