@@ -10,7 +10,7 @@
  */
 import type { AbstractEventLoop } from '../src/events.js';
 import { Future, type Coroutine } from '../src/futures.js';
-import { SubprocessProtocol } from '../src/protocols.js';
+import { Protocol, SubprocessProtocol } from '../src/protocols.js';
 import type { ReadTransport, SubprocessTransport, WriteTransport } from '../src/transports.js';
 import { PIPE, type BaseSubprocessTransport, type SubprocessOptions } from '../src/base_subprocess.js';
 import { split_exec_args, type ExecArgs } from './subprocess.js';
@@ -48,6 +48,7 @@ export class PipeReader {
     }
   }
   /** @internal */ _feed_eof(exc: Error | null = null): void {
+    if (this._eof) return;
     this._eof = true;
     this._exc = exc;
     this._wake();
@@ -116,6 +117,25 @@ export class PipeReader {
   }
 }
 
+/** Feeds a PipeReader from any read transport (asyncio's StreamReaderProtocol, for connect_read_pipe). */
+export class PipeReaderProtocol extends Protocol {
+  constructor(readonly reader: PipeReader) {
+    super();
+  }
+  override connection_made(transport: ReadTransport): void {
+    this.reader._transport = transport;
+  }
+  override data_received(data: Buffer): void {
+    this.reader._feed(data);
+  }
+  override eof_received(): void {
+    this.reader._feed_eof();
+  }
+  override connection_lost(exc: Error | null): void {
+    this.reader._feed_eof(exc);
+  }
+}
+
 /** The writable end of a child's stdin. */
 export class PipeWriter {
   /** @internal */ _drain_waiter: Future<null> | null = null;
@@ -126,6 +146,10 @@ export class PipeWriter {
 
   write(data: Uint8Array): void {
     this.transport.write(data);
+  }
+  /** True while the pipe's buffer is above its high-water mark: drain() would wait. */
+  get paused(): boolean {
+    return this._paused;
   }
   writelines(list: Iterable<Uint8Array>): void {
     this.transport.writelines(list);

@@ -43,7 +43,7 @@ export {
 } from './base_subprocess.js';
 export { subprocess_exec, subprocess_shell, type ExecArgs } from '../coroutines/subprocess.js';
 export {
-  IncompleteReadError, PipeReader, PipeWriter, Process, create_subprocess_exec, create_subprocess_shell,
+  IncompleteReadError, PipeReader, PipeReaderProtocol, PipeWriter, Process, create_subprocess_exec, create_subprocess_shell,
 } from '../coroutines/process.js';
 export { BaseTransport, DatagramTransport, ReadTransport, SubprocessTransport, Transport, WriteTransport } from './transports.js';
 export { SelectorDatagramTransport, SelectorSocketTransport } from './selector_transports.js';
