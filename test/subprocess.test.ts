@@ -248,6 +248,27 @@ test('bad arguments', () => {
   assert.throws(() => run(loop.subprocess_exec(() => new Recorder(), 'ec\0ho')), (e: Error) => e instanceof RangeError);
 });
 
+test('the addon: argument checks and errno results of spawn, waitpid_nohang, kill', () => {
+  const E = binding.errno_codes;
+  assert.throws(() => binding.spawn('echo', [], null, null, [-1, -1, -1], true), (e: Error) => e instanceof RangeError);
+  assert.throws(() => binding.spawn('echo', ['echo'], null, null, [-1, -1] as never, true), (e: Error) => e instanceof TypeError);
+  assert.throws(() => binding.spawn('echo', ['echo'], null, null, [-3, -1, -1], true), (e: Error) => e instanceof RangeError);
+  assert.throws(() => binding.spawn('echo', ['echo', 1 as never], null, null, [-1, -1, -1], true), (e: Error) => e instanceof TypeError);
+  assert.throws(() => binding.kill(1, 300), (e: Error) => e instanceof RangeError);
+  assert.throws(() => binding.kill(0, 0), (e: Error) => e instanceof RangeError, 'pid 0 (the process group) is refused');
+  assert.is(binding.spawn('no-such-program-tulip', ['x'], null, null, [-1, -1, -1], true), -E.ENOENT);
+  assert.is(binding.spawn('/etc/passwd', ['x'], null, null, [-1, -1, -1], false), -E.EACCES);
+  assert.is(binding.waitpid_nohang(1), -E.ECHILD, 'init is not our child: never reaped, never waited for');
+  const r = binding.spawn('true', ['true'], null, null, [-2, -2, -2], true) as [number, number];
+  assert.ok(r[1] >= 0, 'pidfd_open works on this kernel');
+  for (let w = binding.waitpid_nohang(r[0]); ; w = binding.waitpid_nohang(r[0])) {
+    if (w === null) continue;
+    assert.equal(w, [r[0], 0]);
+    break;
+  }
+  binding.close(r[1]);
+});
+
 // ---- the high-level API (coroutines/process.ts) ----
 
 test('create_subprocess_exec: communicate() round trip, wait()', () => {
