@@ -5,8 +5,8 @@
 //
 // The server answers "Re: <data>" and closes a connection idle for --timeout seconds. The client sends
 // one message, prints the answer, and disconnects --linger seconds later. With --port 0 the server picks
-// a free port and prints it. (Ctrl-C ends the server; signal handlers arrive with the TLS/Unix issue.)
-import { Protocol, get_event_loop, type TimerHandle, type Transport } from 'tulip-ts';
+// a free port and prints it. Ctrl-C (SIGINT) stops the loop, as in Tulip.
+import { Protocol, SIGINT, get_event_loop, type TimerHandle, type Transport } from 'tulip-ts';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -82,5 +82,6 @@ if (process.argv.includes('--server')) {
 } else {
   loop.run_until_complete(loop.create_connection(() => new EchoClient(), host, port));
 }
+loop.add_signal_handler(SIGINT, () => loop.stop());
 loop.run_forever();
 loop.close();

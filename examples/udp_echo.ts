@@ -5,9 +5,8 @@
 //
 // The server sends every datagram back to where it came from. The client sends one message, prints the
 // answer, and (after --count answers, one by default) closes its transport, which stops the loop. With
-// --port 0 the server picks a free port and prints it. (Ctrl-C ends the server; signal handlers arrive
-// with the TLS/Unix issue.)
-import { DatagramProtocol, get_event_loop, type AbstractEventLoop, type DatagramTransport } from 'tulip-ts';
+// --port 0 the server picks a free port and prints it. Ctrl-C (SIGINT) stops the loop, as in Tulip.
+import { DatagramProtocol, SIGINT, get_event_loop, type AbstractEventLoop, type DatagramTransport } from 'tulip-ts';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -92,6 +91,7 @@ const loop = get_event_loop();
 try {
   if (process.argv.includes('--server')) start_server(loop, [host, port]);
   else start_client(loop, [host, port]);
+  loop.add_signal_handler(SIGINT, () => loop.stop());
   loop.run_forever();
 } finally {
   loop.close();

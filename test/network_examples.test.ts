@@ -126,6 +126,25 @@ async function kill_all(...programs: Array<Program | undefined>): Promise<void> 
 
 const MESSAGE = 'This is the message. It will be echoed.';
 
+// ---- tcp_echo ----
+
+test('tcp_echo: the client gets "Re: <message>", the server sees the connection come and go; SIGINT stops it', async () => {
+  let server: Program | undefined, client: Program | undefined;
+  try {
+    server = start('tcp_echo.ts', '--server', '--port', '0', '--timeout', '30');
+    const [, port] = await server.wait_for('stdout', /^serving on \[ '127\.0\.0\.1', (\d+) \]$/m, 'the server\'s port');
+    client = start('tcp_echo.ts', '--client', '--port', port!, '--linger', '0');
+    await client.finished(0);
+    assert.is(client.stdout, `data sent: ${MESSAGE}\ndata received: Re: ${MESSAGE}\n`);
+    await server.wait_for('stdout', /connection lost\n/, 'the server noticing the client left');
+    assert.match(server.stdout, new RegExp(`connection made\ndata received: ${MESSAGE.replace(/\./g, '\\.')}\n`));
+    server.signal('SIGINT');
+    await server.finished(0);
+  } finally {
+    await kill_all(client, server);
+  }
+});
+
 // ---- udp_echo ----
 
 test('udp_echo: the client gets --count echoes from the server, then closes and exits', async () => {
