@@ -76,12 +76,12 @@ if (process.argv.includes('--server') === process.argv.includes('--client')) {
   console.log('Please specify --server or --client');
   process.exit(2);
 }
+loop.add_signal_handler(SIGINT, () => loop.stop());
 if (process.argv.includes('--server')) {
   const [sock] = loop.run_until_complete(loop.start_serving(() => new EchoServer(), host, port));
   console.log('serving on', sock!.getsockname());
 } else {
   loop.run_until_complete(loop.create_connection(() => new EchoClient(), host, port));
 }
-loop.add_signal_handler(SIGINT, () => loop.stop());
 loop.run_forever();
 loop.close();

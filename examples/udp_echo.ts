@@ -89,9 +89,9 @@ if (process.argv.includes('--server') === process.argv.includes('--client')) {
 }
 const loop = get_event_loop();
 try {
+  loop.add_signal_handler(SIGINT, () => loop.stop());
   if (process.argv.includes('--server')) start_server(loop, [host, port]);
   else start_client(loop, [host, port]);
-  loop.add_signal_handler(SIGINT, () => loop.stop());
   loop.run_forever();
 } finally {
   loop.close();
