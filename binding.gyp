@@ -12,6 +12,7 @@
         "src/native/sockets.c",
         "src/native/dns.c",
         "src/native/sockaddr.c",
+        "src/native/tls.c",
         "src/native/util.h",
         "src/native/sockaddr.h",
         "src/native/const_table.h",

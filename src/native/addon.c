@@ -88,7 +88,7 @@ NAPI_MODULE_INIT() {
       !tl_export_fn(env, exports, "gai_strerror", js_gai_strerror) ||
       !register_fds(env, exports) || !register_epoll(env, exports) || !register_poll(env, exports) ||
       !register_select(env, exports) || !register_kqueue(env, exports, constants) ||
-      !register_sockets(env, exports) || !register_dns(env, exports))
+      !register_sockets(env, exports) || !register_dns(env, exports) || !register_tls(env, exports))
     return NULL;
   TL_CALL(env, napi_set_named_property(env, exports, "constants", constants));
   TL_CALL(env, napi_set_named_property(env, exports, "errno_codes", codes));

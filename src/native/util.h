@@ -219,5 +219,6 @@ bool register_select(napi_env env, napi_value exports);
 bool register_kqueue(napi_env env, napi_value exports, napi_value constants);
 bool register_sockets(napi_env env, napi_value exports);
 bool register_dns(napi_env env, napi_value exports);
+bool register_tls(napi_env env, napi_value exports);
 
 #endif
