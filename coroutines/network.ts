@@ -8,7 +8,9 @@
  * loop), then each address is tried in turn. When all fail, the error raised is the right OSError
  * subclass with its errno (one of them, when they agree; an OSError listing them all otherwise).
  */
-import { OSError, NotImplementedError } from '../src/errors.js';
+import { OSError } from '../src/errors.js';
+import { SSLContext, create_default_context } from '../src/ssl.js';
+import { check_ssl_timeouts, type SSLTimeouts } from '../src/sslproto.js';
 import type { AbstractEventLoop } from '../src/events.js';
 import { Future, type Coroutine } from '../src/futures.js';
 import type { BaseProtocol, DatagramProtocol, Protocol } from '../src/protocols.js';
@@ -21,18 +23,32 @@ import { getaddrinfo } from './lookup.js';
 
 type Address = [string, number] | [string, number, number, number];
 
-export interface ConnectionOptions {
-  ssl?: unknown;
+export interface ConnectionOptions extends SSLTimeouts {
+  /** TLS: `true` for create_default_context(), or an SSLContext (client side). */
+  ssl?: boolean | SSLContext | null;
   family?: number;
   proto?: number;
   flags?: number;
   sock?: Socket;
   local_addr?: [string | null, number | null];
+  /** The name to check the certificate against and to send as SNI; defaults to `host`. '' turns
+   * hostname checking off (the context must have check_hostname false). */
   server_hostname?: string;
 }
 
-function no_tls(ssl: unknown): void {
-  if (ssl) throw new NotImplementedError('TLS (ssl=) is not available yet in tulip-ts: see the TLS issue');
+/** The client context of create_connection's `ssl` option (Python's rules and messages). */
+function client_context(ssl: unknown): SSLContext | null {
+  if (ssl === undefined || ssl === null || ssl === false) return null;
+  if (ssl === true) return create_default_context();
+  if (ssl instanceof SSLContext) return ssl;
+  throw new TypeError('ssl argument must be an SSLContext, true, or null');
+}
+
+/** The server context of start_serving's `ssl` option. */
+function server_context(ssl: unknown): SSLContext | null {
+  if (ssl === undefined || ssl === null) return null;
+  if (ssl instanceof SSLContext) return ssl;
+  throw new TypeError('ssl argument must be an SSLContext or null (a server needs its certificate: there is no default)');
 }
 
 /** Raises the one error when every attempt failed the same way, or one OSError naming them all. */
@@ -54,8 +70,16 @@ function* resolve(loop: AbstractEventLoop, host: string | null | undefined, port
 export function* create_connection<P extends Protocol>(
   loop: AbstractEventLoop, protocol_factory: () => P, host?: string | null, port?: number | string | null, options: ConnectionOptions = {},
 ): Coroutine<[Transport, P]> {
-  no_tls(options.ssl);
-  if (options.server_hostname !== undefined) throw new RangeError('server_hostname is only meaningful with ssl');
+  check_ssl_timeouts(options.ssl, options);
+  if (options.server_hostname !== undefined && !options.ssl) throw new RangeError('server_hostname is only meaningful with ssl');
+  let server_hostname: string | null = null;
+  if (options.ssl) {
+    if (options.server_hostname !== undefined) server_hostname = options.server_hostname;
+    else if (host) server_hostname = host;
+    else throw new RangeError('You must set server_hostname when using ssl without a host');
+  }
+  // Before connecting: a bad context or option fails without touching the network.
+  const sslcontext = client_context(options.ssl);
   let sock = options.sock;
   if (host != null || port != null) {
     if (sock !== undefined) throw new RangeError('host/port and sock can not be specified at the same time');
@@ -84,7 +108,15 @@ export function* create_connection<P extends Protocol>(
   sock.setblocking(false);
   const protocol = protocol_factory();
   const waiter = new Future<null>({ loop });
-  const transport = loop._make_socket_transport(sock, protocol, waiter);
+  let transport;
+  try {
+    transport = sslcontext === null
+      ? loop._make_socket_transport(sock, protocol, waiter)
+      : loop._make_ssl_transport(sock, protocol, sslcontext, waiter, false, server_hostname, undefined, null, options);
+  } catch (e) {
+    sock.close();
+    throw e;
+  }
   try {
     yield* waiter;
   } catch (e) {
@@ -110,13 +142,14 @@ function bind_local(sock: Socket, family: number, local: Array<[number, number, 
   raise_all(errors);
 }
 
-export interface ServingOptions {
+export interface ServingOptions extends SSLTimeouts {
   family?: number;
   flags?: number;
   sock?: Socket;
   backlog?: number;
   reuse_address?: boolean;
-  ssl?: unknown;
+  /** Serve TLS with this (server side) context. */
+  ssl?: SSLContext | null;
 }
 
 /**
@@ -134,7 +167,8 @@ function* _serve(
   loop: AbstractEventLoop, protocol_factory: () => BaseProtocol, host: string | null | undefined, port: number | string | null | undefined,
   options: ServingOptions, server: Server | null,
 ): Coroutine<Socket[]> {
-  no_tls(options.ssl);
+  check_ssl_timeouts(options.ssl, options);
+  const sslcontext = server_context(options.ssl);
   const backlog = options.backlog ?? 100;
   let sockets: Socket[];
   if (host !== undefined || port !== undefined) {
@@ -170,7 +204,7 @@ function* _serve(
   for (const sock of sockets) {
     sock.listen(backlog);
     sock.setblocking(false);
-    loop._start_serving(protocol_factory, sock, server, backlog);
+    loop._start_serving(protocol_factory, sock, server, backlog, sslcontext, options);
   }
   return sockets;
 }

@@ -241,12 +241,12 @@ static void ctx_finalize(napi_env env, void *data, void *hint) {
   }
 }
 
-/* tls_ctx_new(server) -> context */
+/* tls_ctx_new(method) -> context; method 0: either side (TLS_method), 1: client, 2: server */
 static napi_value js_ctx_new(napi_env env, napi_callback_info info) {
   napi_value argv[1], ext;
-  bool server;
-  if (!tl_args(env, info, 1, argv) || !tl_get_bool(env, argv[0], "tls_ctx_new", "server", &server)) return NULL;
-  SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+  int64_t method;
+  if (!tl_args(env, info, 1, argv) || !tl_get_int(env, argv[0], "tls_ctx_new", "method", 0, 2, &method)) return NULL;
+  SSL_CTX *ctx = SSL_CTX_new(method == 1 ? TLS_client_method() : method == 2 ? TLS_server_method() : TLS_method());
   if (ctx == NULL) {
     napi_throw_error(env, NULL, "SSL_CTX_new failed");
     return NULL;
