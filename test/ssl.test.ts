@@ -167,7 +167,7 @@ for (const { name, make_loop } of backends) {
       const [t, p] = loop.run_until_complete(
         loop.create_connection(() => new Collector(loop, data.length), '127.0.0.1', port, { ssl: client_context({ client_cert: true }), server_hostname: 'localhost' }),
       );
-      assert.equal(t.get_extra_info('cipher')[1], 'TLSv1.3');
+      assert.equal((t.get_extra_info('cipher') as [string, string, number])[1], 'TLSv1.3');
       const cert = t.get_extra_info('peercert') as { subject: Array<Array<[string, string]>>; subjectAltName: Array<[string, string]> };
       assert.equal(cert.subject[0], [['commonName', 'localhost']]);
       assert.equal(cert.subjectAltName, [['DNS', 'localhost'], ['IP Address', '127.0.0.1']]);
