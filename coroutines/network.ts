@@ -12,7 +12,9 @@
  * subclass with its errno (one of them, when they agree; an OSError listing them all otherwise).
  */
 import { lstatSync, unlinkSync } from 'node:fs';
-import { OSError, NotImplementedError } from '../src/errors.js';
+import { OSError } from '../src/errors.js';
+import { SSLContext, create_default_context } from '../src/ssl.js';
+import { check_ssl_timeouts, type SSLTimeouts } from '../src/sslproto.js';
 import type { AbstractEventLoop } from '../src/events.js';
 import { Future, type Coroutine } from '../src/futures.js';
 import type { BaseProtocol, DatagramProtocol, Protocol } from '../src/protocols.js';
@@ -25,18 +27,32 @@ import { getaddrinfo } from './lookup.js';
 
 type Address = [string, number] | [string, number, number, number];
 
-export interface ConnectionOptions {
-  ssl?: unknown;
+export interface ConnectionOptions extends SSLTimeouts {
+  /** TLS: `true` for create_default_context(), or an SSLContext (client side). */
+  ssl?: boolean | SSLContext | null;
   family?: number;
   proto?: number;
   flags?: number;
   sock?: Socket;
   local_addr?: [string | null, number | null];
+  /** The name to check the certificate against and to send as SNI; defaults to `host`. '' turns
+   * hostname checking off (the context must have check_hostname false). */
   server_hostname?: string;
 }
 
-function no_tls(ssl: unknown): void {
-  if (ssl) throw new NotImplementedError('TLS (ssl=) is not available yet in tulip-ts: see the TLS issue');
+/** The client context of create_connection's `ssl` option (Python's rules and messages). */
+function client_context(ssl: unknown): SSLContext | null {
+  if (ssl === undefined || ssl === null || ssl === false) return null;
+  if (ssl === true) return create_default_context();
+  if (ssl instanceof SSLContext) return ssl;
+  throw new TypeError('ssl argument must be an SSLContext, true, or null');
+}
+
+/** The server context of start_serving's `ssl` option. */
+function server_context(ssl: unknown): SSLContext | null {
+  if (ssl === undefined || ssl === null) return null;
+  if (ssl instanceof SSLContext) return ssl;
+  throw new TypeError('ssl argument must be an SSLContext or null (a server needs its certificate: there is no default)');
 }
 
 /** Raises the one error when every attempt failed the same way, or one OSError naming them all. */
@@ -58,8 +74,16 @@ function* resolve(loop: AbstractEventLoop, host: string | null | undefined, port
 export function* create_connection<P extends Protocol>(
   loop: AbstractEventLoop, protocol_factory: () => P, host?: string | null, port?: number | string | null, options: ConnectionOptions = {},
 ): Coroutine<[Transport, P]> {
-  no_tls(options.ssl);
-  if (options.server_hostname !== undefined) throw new RangeError('server_hostname is only meaningful with ssl');
+  check_ssl_timeouts(options.ssl, options);
+  if (options.server_hostname !== undefined && !options.ssl) throw new RangeError('server_hostname is only meaningful with ssl');
+  let server_hostname: string | null = null;
+  if (options.ssl) {
+    if (options.server_hostname !== undefined) server_hostname = options.server_hostname;
+    else if (host) server_hostname = host;
+    else throw new RangeError('You must set server_hostname when using ssl without a host');
+  }
+  // Before connecting: a bad context or option fails without touching the network.
+  const sslcontext = client_context(options.ssl);
   let sock = options.sock;
   if (host != null || port != null) {
     if (sock !== undefined) throw new RangeError('host/port and sock can not be specified at the same time');
@@ -85,15 +109,29 @@ export function* create_connection<P extends Protocol>(
   } else if (sock === undefined) {
     throw new RangeError('host and port was not specified and no sock specified');
   }
-  return yield* connected(loop, sock, protocol_factory);
+  return yield* connected(loop, sock, protocol_factory, sslcontext, server_hostname, options);
 }
 
-/** The end of every stream connection: a transport over the connected `sock`, once connection_made ran. */
-function* connected<P extends Protocol>(loop: AbstractEventLoop, sock: Socket, protocol_factory: () => P): Coroutine<[Transport, P]> {
+/**
+ * The end of every stream connection: a transport over the connected `sock` (TLS when `sslcontext` is
+ * given), once connection_made ran — after the handshake, for TLS.
+ */
+function* connected<P extends Protocol>(
+  loop: AbstractEventLoop, sock: Socket, protocol_factory: () => P,
+  sslcontext: SSLContext | null, server_hostname: string | null, options: SSLTimeouts,
+): Coroutine<[Transport, P]> {
   sock.setblocking(false);
   const protocol = protocol_factory();
   const waiter = new Future<null>({ loop });
-  const transport = loop._make_socket_transport(sock, protocol, waiter);
+  let transport;
+  try {
+    transport = sslcontext === null
+      ? loop._make_socket_transport(sock, protocol, waiter)
+      : loop._make_ssl_transport(sock, protocol, sslcontext, waiter, false, server_hostname, undefined, null, options);
+  } catch (e) {
+    sock.close();
+    throw e;
+  }
   try {
     yield* waiter;
   } catch (e) {
@@ -119,13 +157,14 @@ function bind_local(sock: Socket, family: number, local: Array<[number, number, 
   raise_all(errors);
 }
 
-export interface ServingOptions {
+export interface ServingOptions extends SSLTimeouts {
   family?: number;
   flags?: number;
   sock?: Socket;
   backlog?: number;
   reuse_address?: boolean;
-  ssl?: unknown;
+  /** Serve TLS with this (server side) context. */
+  ssl?: SSLContext | null;
 }
 
 /**
@@ -143,7 +182,8 @@ function* _serve(
   loop: AbstractEventLoop, protocol_factory: () => BaseProtocol, host: string | null | undefined, port: number | string | null | undefined,
   options: ServingOptions, server: Server | null,
 ): Coroutine<Socket[]> {
-  no_tls(options.ssl);
+  check_ssl_timeouts(options.ssl, options);
+  const sslcontext = server_context(options.ssl);
   const backlog = options.backlog ?? 100;
   let sockets: Socket[];
   if (host !== undefined || port !== undefined) {
@@ -179,7 +219,7 @@ function* _serve(
   for (const sock of sockets) {
     sock.listen(backlog);
     sock.setblocking(false);
-    loop._start_serving(protocol_factory, sock, server, backlog);
+    loop._start_serving(protocol_factory, sock, server, backlog, sslcontext, options);
   }
   return sockets;
 }
@@ -307,16 +347,19 @@ export function* create_datagram_endpoint<P extends DatagramProtocol>(
 
 // ---- Unix domain sockets -------------------------------------------------------------------------------
 
-export interface UnixConnectionOptions {
-  ssl?: unknown;
+export interface UnixConnectionOptions extends SSLTimeouts {
+  /** TLS over the Unix socket: `true` for create_default_context(), or an SSLContext. */
+  ssl?: boolean | SSLContext | null;
   sock?: Socket;
+  /** Required with ssl: a Unix path is no host name to check the certificate against. */
   server_hostname?: string;
 }
 
-export interface UnixServingOptions {
+export interface UnixServingOptions extends SSLTimeouts {
   sock?: Socket;
   backlog?: number;
-  ssl?: unknown;
+  /** Serve TLS with this (server side) context. */
+  ssl?: SSLContext | null;
 }
 
 function check_unix_stream(sock: Socket): void {
@@ -333,8 +376,10 @@ function check_unix_stream(sock: Socket): void {
 export function* create_unix_connection<P extends Protocol>(
   loop: AbstractEventLoop, protocol_factory: () => P, path?: string | null, options: UnixConnectionOptions = {},
 ): Coroutine<[Transport, P]> {
-  no_tls(options.ssl);
-  if (options.server_hostname !== undefined) throw new RangeError('server_hostname is only meaningful with ssl');
+  check_ssl_timeouts(options.ssl, options);
+  if (options.server_hostname !== undefined && !options.ssl) throw new RangeError('server_hostname is only meaningful with ssl');
+  if (options.ssl && options.server_hostname === undefined) throw new RangeError('You must set server_hostname when using ssl without a host');
+  const sslcontext = client_context(options.ssl);
   let sock = options.sock;
   if (path != null) {
     if (sock !== undefined) throw new RangeError('path and sock can not be specified at the same time');
@@ -349,7 +394,7 @@ export function* create_unix_connection<P extends Protocol>(
     if (sock === undefined) throw new RangeError('no path and sock were specified');
     check_unix_stream(sock);
   }
-  return yield* connected(loop, sock, protocol_factory);
+  return yield* connected(loop, sock, protocol_factory, sslcontext, options.server_hostname ?? null, options);
 }
 
 /**
@@ -376,7 +421,8 @@ function remove_stale_socket(path: string): void {
 export function* create_unix_server(
   loop: AbstractEventLoop, protocol_factory: () => BaseProtocol, path?: string | null, options: UnixServingOptions = {},
 ): Coroutine<Server> {
-  no_tls(options.ssl);
+  check_ssl_timeouts(options.ssl, options);
+  server_context(options.ssl); // a bad ssl option fails before anything is bound
   let sock = options.sock;
   if (path != null) {
     if (sock !== undefined) throw new RangeError('path and sock can not be specified at the same time');
@@ -396,6 +442,6 @@ export function* create_unix_server(
     check_unix_stream(sock);
   }
   const server = new Server(loop);
-  server.sockets = yield* _serve(loop, protocol_factory, undefined, undefined, { sock, backlog: options.backlog ?? 100 }, server);
+  server.sockets = yield* _serve(loop, protocol_factory, undefined, undefined, { ...options, sock, backlog: options.backlog ?? 100 }, server);
   return server;
 }

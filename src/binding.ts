@@ -374,6 +374,67 @@ export interface SignalNumbers {
   readonly SIGWINCH: number;
 }
 
+/** An opaque TLS context (SSL_CTX) or connection (SSL over two memory BIOs) of the addon. */
+export type TlsContextHandle = { readonly __tls_ctx: unique symbol };
+export type TlsConnHandle = { readonly __tls_conn: unique symbol };
+
+/** A TLS failure: [ssl_error (SSL_ERROR_*), library ('SSL', 'PEM', ...) | null, reason text | null,
+ * verify_code (X509_V_*, 0 when not a verification failure), verify_message | null, errno, step?]. */
+export type TlsError = [number, string | null, string | null, number, string | null, number, string?];
+
+/** The peer certificate as Python's getpeercert() builds it (tuples become arrays). */
+export interface PeerCertDict {
+  subject: Array<Array<[string, string]>>;
+  issuer: Array<Array<[string, string]>>;
+  version: number;
+  serialNumber: string;
+  notBefore: string;
+  notAfter: string;
+  subjectAltName?: Array<[string, string | unknown]>;
+}
+
+/** The TLS part of the addon (src/native/tls.c). Progress calls return n >= 0 or -SSL_ERROR_*. */
+export interface NativeTls {
+  /** method 0: either side, 1: client, 2: server. */
+  tls_ctx_new(method: number): TlsContextHandle;
+  tls_ctx_free(ctx: TlsContextHandle): void;
+  /** mode: 0 CERT_NONE, 1 CERT_OPTIONAL, 2 CERT_REQUIRED. */
+  tls_ctx_set_verify(ctx: TlsContextHandle, mode: number): void;
+  /** TLS1_2_VERSION-style numbers; 0 means no bound. */
+  tls_ctx_set_versions(ctx: TlsContextHandle, min: number, max: number): TlsError | null;
+  tls_ctx_load_cert_chain(ctx: TlsContextHandle, certfile: string, keyfile: string, password: Uint8Array | null): TlsError | null;
+  tls_ctx_load_verify_locations(ctx: TlsContextHandle, cafile: string | null, capath: string | null, cadata: string | Uint8Array | null): TlsError | null;
+  tls_ctx_set_default_verify_paths(ctx: TlsContextHandle): TlsError | null;
+  /** [cert_file_env, cert_file, cert_dir_env, cert_dir] of the OpenSSL in this process. */
+  tls_default_verify_paths(): [string, string, string, string];
+  tls_ctx_set_ciphers(ctx: TlsContextHandle, ciphers: string): TlsError | null;
+  /** ALPN protocols in wire format (each name prefixed by its length). */
+  tls_ctx_set_alpn(ctx: TlsContextHandle, wire: Uint8Array): TlsError | null;
+  /** Throws RangeError for a server_hostname OpenSSL refuses. */
+  tls_new(ctx: TlsContextHandle, server: boolean, server_hostname: string | null, check_hostname: boolean): TlsConnHandle;
+  tls_free(conn: TlsConnHandle): void;
+  /** Ciphertext from the peer: → bytes taken (always all). */
+  tls_feed(conn: TlsConnHandle, buf: Uint8Array, offset: number, length: number): number;
+  /** The peer closed the stream: reads see EOF from now on. */
+  tls_feed_eof(conn: TlsConnHandle): void;
+  /** All ciphertext waiting to be sent, or null. */
+  tls_take_out(conn: TlsConnHandle): Buffer | null;
+  /** → 1 | -SSL_ERROR_*. */
+  tls_handshake(conn: TlsConnHandle): number;
+  /** → bytes (> 0) | -SSL_ERROR_* (-SSL_ERROR_ZERO_RETURN: the peer's close_notify). */
+  tls_read(conn: TlsConnHandle, buf: Uint8Array, offset: number, length: number): number;
+  /** → bytes taken | -SSL_ERROR_*. */
+  tls_write(conn: TlsConnHandle, buf: Uint8Array, offset: number, length: number): number;
+  /** → 1 (both close_notify done) | 0 (ours sent) | -SSL_ERROR_*. */
+  tls_shutdown(conn: TlsConnHandle): number;
+  /** The details of the last failure of a progress call. */
+  tls_error(conn: TlsConnHandle): TlsError;
+  /** [version, cipher name, cipher protocol, cipher bits, alpn, servername, verify_result]. */
+  tls_info(conn: TlsConnHandle): [string | null, string | null, string | null, number, string | null, string | null, number];
+  tls_peer_cert(conn: TlsConnHandle, binary: false): PeerCertDict | null;
+  tls_peer_cert(conn: TlsConnHandle, binary: true): Buffer | null;
+}
+
 function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
@@ -388,4 +449,4 @@ const require = createRequire(import.meta.url);
 const nodeGypBuild = require('node-gyp-build') as (root: string) => unknown;
 
 /** The native addon, loaded once per thread. */
-export const binding: NativeBinding = nodeGypBuild(packageRoot()) as NativeBinding;
+export const binding: NativeBinding & NativeTls = nodeGypBuild(packageRoot()) as NativeBinding & NativeTls;

@@ -12,6 +12,8 @@ import { isMainThread } from 'node:worker_threads';
 import { NotImplementedError, RuntimeError } from './errors.js';
 import { logger } from './log.js';
 import type { SockAddr } from './binding.js';
+import type { SSLContext } from './ssl.js';
+import type { SSLTimeouts } from './sslproto.js';
 import type { Future, Coroutine } from './futures.js';
 import type { BaseProtocol } from './protocols.js';
 import type { Socket } from './socket.js';
@@ -279,8 +281,16 @@ export abstract class AbstractEventLoop {
   _make_datagram_transport(sock: Socket, protocol: BaseProtocol, address: SockAddr | null, waiter: Future<null> | null, extra?: Record<string, unknown>): BaseTransport {
     return not_implemented('_make_datagram_transport');
   }
-  /** @internal */
-  _start_serving(protocol_factory: () => BaseProtocol, sock: Socket, server?: { _attach(): void; _detach(): void } | null, backlog?: number): void {
+  /** @internal A TLS transport over a connected socket (an SSLProtocol on a plain socket transport);
+   * returns the transport the application protocol gets. */
+  _make_ssl_transport(
+    sock: Socket, protocol: BaseProtocol, sslcontext: SSLContext, waiter: Future<null> | null, server_side: boolean, server_hostname: string | null,
+    extra?: Record<string, unknown>, server?: { _attach(): void; _detach(): void } | null, timeouts?: SSLTimeouts,
+  ): BaseTransport {
+    return not_implemented('_make_ssl_transport');
+  }
+  /** @internal With `ssl`, every accepted connection is served over TLS. */
+  _start_serving(protocol_factory: () => BaseProtocol, sock: Socket, server?: { _attach(): void; _detach(): void } | null, backlog?: number, ssl?: SSLContext | null, timeouts?: SSLTimeouts): void {
     not_implemented('_start_serving');
   }
 }

@@ -59,3 +59,10 @@ export {
   type ConnectionOptions, type DatagramOptions, type ServingOptions, type UnixConnectionOptions, type UnixServingOptions,
 } from '../coroutines/network.js';
 export { getaddrinfo, getnameinfo, type AddrInfo, type LookupOptions } from '../coroutines/lookup.js';
+export * as ssl from './ssl.js';
+export {
+  CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED, CertificateError, PROTOCOL_TLS, PROTOCOL_TLS_CLIENT, PROTOCOL_TLS_SERVER,
+  Purpose, SSLCertVerificationError, SSLContext, SSLEOFError, SSLError, SSLObject, SSLSyscallError, SSLWantReadError,
+  SSLWantWriteError, SSLZeroReturnError, TLSVersion, create_default_context,
+} from './ssl.js';
+export { SSLProtocol, SSLProtocolTransport, type SSLTimeouts } from './sslproto.js';

@@ -14,6 +14,8 @@ import { Handle, _set_default_loop_factory, type Callback, type FileDescriptorLi
 import { Future, type Coroutine } from './futures.js';
 import { logger } from './log.js';
 import type { BaseProtocol, Protocol } from './protocols.js';
+import type { SSLContext } from './ssl.js';
+import { SSLProtocol, type SSLProtocolTransport, type SSLTimeouts } from './sslproto.js';
 import { DefaultSelector, EVENT_READ, EVENT_WRITE, fileobj_to_fd, type BaseSelector } from './selectors.js';
 import { Socket } from './socket.js';
 import { check_bytes, type ReadTransport, type Transport, type WriteTransport } from './transports.js';
@@ -293,8 +295,18 @@ export class SelectorEventLoop extends BaseEventLoop {
     return new SelectorDatagramTransport(this, sock, protocol, address, waiter, extra);
   }
 
+  /** @internal */
+  override _make_ssl_transport(
+    sock: Socket, protocol: BaseProtocol, sslcontext: SSLContext, waiter: Future<null> | null, server_side: boolean, server_hostname: string | null,
+    extra?: TransportExtra, server?: ServerLike | null, timeouts?: SSLTimeouts,
+  ): SSLProtocolTransport {
+    const ssl_protocol = new SSLProtocol(this, protocol as Protocol, sslcontext, waiter, server_side, server_hostname, timeouts);
+    this._make_socket_transport(sock, ssl_protocol, null, extra, server);
+    return ssl_protocol._app_transport;
+  }
+
   /** @internal Starts accepting connections on a listening socket (start_serving's machinery). */
-  override _start_serving(protocol_factory: () => BaseProtocol, sock: Socket, server: ServerLike | null = null, backlog = 100): void {
+  override _start_serving(protocol_factory: () => BaseProtocol, sock: Socket, server: ServerLike | null = null, backlog = 100, ssl: SSLContext | null = null, timeouts: SSLTimeouts = {}): void {
     const fd = sock.fileno();
     const accept = (): void => {
       // Several per wake-up: a burst of connections is drained without a selector round trip each.
@@ -318,7 +330,8 @@ export class SelectorEventLoop extends BaseEventLoop {
         const [conn_fd, peer] = r;
         const conn = new Socket(sock.family, sock.type, sock.proto, conn_fd);
         try {
-          this._make_socket_transport(conn, protocol_factory(), null, { peername: peer }, server);
+          if (ssl === null) this._make_socket_transport(conn, protocol_factory(), null, { peername: peer }, server);
+          else this._make_ssl_transport(conn, protocol_factory(), ssl, null, true, null, { peername: peer }, server, timeouts);
         } catch (e) {
           conn.close();
           logger.error('Error creating a transport for an accepted connection', e);

@@ -221,5 +221,6 @@ bool register_sockets(napi_env env, napi_value exports);
 bool register_dns(napi_env env, napi_value exports);
 bool register_signals(napi_env env, napi_value exports);
 bool register_process(napi_env env, napi_value exports);
+bool register_tls(napi_env env, napi_value exports);
 
 #endif
