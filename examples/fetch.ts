@@ -2,13 +2,16 @@
 // fetch1.py, from the Tulip days).
 //
 //   npx tsx examples/fetch.ts http://127.0.0.1:8080/path [-q]
+//   npx tsx examples/fetch.ts https://localhost:8443/path [--cafile ca.pem]
 //
 // The request goes to stderr as "> ...", the status line and headers come back there as "< ...", and the
 // body goes to stdout; -q leaves out the stderr part. tulip-ts has no streams yet, so where fetch1.py
 // used open_connection() and a StreamReader, a small Protocol (ResponseReader) collects the bytes and
-// offers the two coroutines the Python code needs, readline() and read(). There is no TLS yet either:
-// an https URL is refused with a message saying so.
-import { Future, Protocol, get_event_loop, type Coroutine, type Transport } from 'tulip-ts';
+// offers the two coroutines the Python code needs, readline() and read(). An https URL is fetched over
+// TLS (asyncio's fetch3.py did the same), verified against the system CAs or the --cafile given.
+import {
+  Future, Protocol, create_default_context, get_event_loop, type Coroutine, type SSLContext, type Transport,
+} from 'tulip-ts';
 
 /** The reading half of a connection: what a StreamReader would give, reduced to readline() and read(). */
 class ResponseReader extends Protocol {
@@ -108,16 +111,18 @@ function* fetch(url: string, verbose = true): Coroutine<Buffer> {
     console.log('URL must use http or https.');
     process.exit(1);
   }
+  let context: SSLContext | undefined;
   if (ssl) {
-    console.log('https is not supported yet: tulip-ts has no TLS transport (TLS comes later). Use an http:// URL.');
-    process.exit(1);
+    context = create_default_context();
+    const i = process.argv.indexOf('--cafile');
+    if (i >= 0) context.load_verify_locations(process.argv[i + 1]);
   }
   const port = parts.port === '' ? (ssl ? 443 : 80) : Number(parts.port);
   const path = (parts.pathname || '/') + parts.search;
   const request = `GET ${path} HTTP/1.0\r\n\r\n`;
   if (verbose) process.stderr.write(`> ${request}`);
   const hostname = parts.hostname.replace(/^\[(.*)\]$/, '$1'); // an IPv6 literal loses its brackets
-  const [w, r] = yield* loop.create_connection(() => new ResponseReader(), hostname, port);
+  const [w, r] = yield* loop.create_connection(() => new ResponseReader(), hostname, port, context ? { ssl: context } : {});
   w.write(Buffer.from(request, 'latin1'));
   const response = new Response(verbose);
   yield* response.read(r);
@@ -127,7 +132,7 @@ function* fetch(url: string, verbose = true): Coroutine<Buffer> {
 }
 
 if (process.argv.length < 3) {
-  console.log('Usage: fetch.ts URL');
+  console.log('Usage: fetch.ts URL [-q] [--cafile CA.pem]');
   process.exit(2);
 }
 const loop = get_event_loop();

@@ -9,9 +9,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { make_certs } from './support/certs.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
@@ -265,14 +268,26 @@ test('fetch: an error status and a root path; -q prints only the body', async ()
   }
 });
 
-test('fetch: https says that TLS comes later, and exits 1', async () => {
-  const p = start('fetch.ts', 'https://127.0.0.1:1/');
+test('fetch: https over TLS, verified against the CA given with --cafile; an unknown CA fails', async () => {
+  const certs = make_certs();
+  const server = createHttpsServer({ cert: readFileSync(certs.server_cert), key: readFileSync(certs.server_key) }, (_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    res.end('secret hello\n');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  let p: Program | undefined, q: Program | undefined;
   try {
-    await p.finished(1);
-    assert.match(p.stdout, /https is not supported yet/);
-    assert.match(p.stdout, /TLS comes later/);
+    p = start('fetch.ts', `https://localhost:${port}/`, '-q', '--cafile', certs.ca);
+    await p.finished(0);
+    assert.is(p.stdout, 'secret hello\n');
+    q = start('fetch.ts', `https://localhost:${port}/`, '-q');
+    await q.finished(1);
+    assert.match(q.stderr, /SSLCertVerificationError/);
   } finally {
-    await kill_all(p);
+    await kill_all(p, q);
+    await new Promise((r) => server.close(r));
+    certs.cleanup();
   }
 });
 
