@@ -191,6 +191,22 @@ for (const { name, make_loop } of backends) {
   });
 }
 
+test('TLS over a Unix domain socket: create_unix_server / create_unix_connection with ssl', () => {
+  with_loop(() => backends[0]!.make_loop(), (loop) => {
+    const path = join(certs.dir, 'tls.sock');
+    const server = loop.run_until_complete(loop.create_unix_server(() => new Echo(), path, { ssl: server_context() }));
+    const data = pattern(300_000);
+    const [t, p] = loop.run_until_complete(
+      loop.create_unix_connection(() => new Collector(loop, data.length), path, { ssl: client_context(), server_hostname: 'localhost' }),
+    );
+    assert.equal((t.get_extra_info('cipher') as [string, string, number])[1], 'TLSv1.3');
+    t.write(data);
+    assert.ok(loop.run_until_complete(p.done).equals(data));
+    server.close();
+    loop.run_until_complete(server.wait_closed());
+  });
+});
+
 test('ALPN is negotiated and the server sees the SNI name; ssl_object reports them', () => {
   with_loop(() => backends[0]!.make_loop(), (loop) => {
     const server = loop.run_until_complete(loop.create_server(() => new Echo(), '127.0.0.1', 0, { ssl: server_context({ alpn: ['h2', 'http/1.1'] }) }));
