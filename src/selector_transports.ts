@@ -30,7 +30,7 @@ import type { Future } from './futures.js';
 import { logger } from './log.js';
 import type { BaseProtocol, DatagramProtocol, Protocol } from './protocols.js';
 import type { Socket } from './socket.js';
-import { check_bytes, type DatagramTransport, type Transport } from './transports.js';
+import { check_bytes, type BaseTransport, type DatagramTransport, type Transport } from './transports.js';
 
 const EAGAIN = errno['EAGAIN']!;
 const EINTR = errno['EINTR']!;
@@ -116,6 +116,10 @@ export abstract class SelectorTransportBase<P extends BaseProtocol> {
   private _protocol_paused = false;
   private _high_water = DEFAULT_HIGH_WATER;
   private _low_water = DEFAULT_HIGH_WATER / 4;
+  /** Reading was stopped by pause() (see resume()). */
+  protected _paused = false;
+  /** The peer's EOF arrived: never read again, even after resume(). */
+  protected _read_eof = false;
   protected readonly _read_ready_cb = (): void => this._read_ready();
   protected readonly _write_ready_cb = (): void => this._write_ready();
 
@@ -125,6 +129,41 @@ export abstract class SelectorTransportBase<P extends BaseProtocol> {
     this._fd = fd;
     this._protocol = protocol;
     this._extra = extra;
+  }
+
+  /**
+   * The start every transport makes, on the next turn: connection_made, then reading — unless
+   * connection_made already paused or closed the transport — then the creator's waiter.
+   */
+  protected _start(waiter: Future<null> | null): void {
+    this._loop.call_soon(() => {
+      (this._protocol as BaseProtocol).connection_made(this as unknown as BaseTransport);
+      if (!this._paused && !this._closing) this._loop.add_reader(this._fd, this._read_ready_cb);
+      if (waiter !== null && !waiter.done()) waiter.set_result(null);
+    });
+  }
+
+  /** Stops reading: no data_received() until resume(). Idempotent. (pause_reading is the later name.) */
+  pause(): void {
+    if (this._closing || this._paused) return;
+    this._paused = true;
+    this._loop.remove_reader(this._fd);
+  }
+
+  resume(): void {
+    if (!this._paused) return;
+    this._paused = false;
+    if (!this._closing && !this._read_eof) this._loop.add_reader(this._fd, this._read_ready_cb);
+  }
+
+  pause_reading(): void {
+    this.pause();
+  }
+  resume_reading(): void {
+    this.resume();
+  }
+  is_reading(): boolean {
+    return !this._paused && !this._closing && !this._read_eof;
   }
 
   get_extra_info(name: string, default_value: unknown = null): unknown {
@@ -337,9 +376,6 @@ export abstract class StreamWriterBase<P extends BaseProtocol> extends SelectorT
 /** A stream transport over a connected (TCP or Unix) socket. */
 export class SelectorSocketTransport extends StreamWriterBase<Protocol> implements Transport {
   private _sock: Socket;
-  private _paused = false;
-  /** The peer's EOF arrived: never read again, even after resume(). */
-  private _read_eof = false;
   private _server: ServerLike | null;
 
   constructor(loop: IoLoop, sock: Socket, protocol: BaseProtocol, waiter: Future<null> | null, extra: TransportExtra | undefined, server: ServerLike | null) {
@@ -351,35 +387,7 @@ export class SelectorSocketTransport extends StreamWriterBase<Protocol> implemen
       // As asyncio does: small writes go out at once instead of waiting for Nagle's algorithm.
       binding.setsockopt(this._fd, C.IPPROTO_TCP, C.TCP_NODELAY, 1);
     }
-    loop.call_soon(() => {
-      this._protocol.connection_made(this);
-      // connection_made may have paused or closed us already.
-      if (!this._paused && !this._closing) loop.add_reader(this._fd, this._read_ready_cb);
-      if (waiter !== null && !waiter.done()) waiter.set_result(null);
-    });
-  }
-
-  /** Stops reading: no data_received() until resume(). Idempotent. (pause_reading is the later name.) */
-  pause(): void {
-    if (this._closing || this._paused) return;
-    this._paused = true;
-    this._loop.remove_reader(this._fd);
-  }
-
-  resume(): void {
-    if (!this._paused) return;
-    this._paused = false;
-    if (!this._closing && !this._read_eof) this._loop.add_reader(this._fd, this._read_ready_cb);
-  }
-
-  pause_reading(): void {
-    this.pause();
-  }
-  resume_reading(): void {
-    this.resume();
-  }
-  is_reading(): boolean {
-    return !this._paused && !this._closing && !this._read_eof;
+    this._start(waiter);
   }
 
   protected _read_ready(): void {
@@ -437,11 +445,7 @@ export class SelectorDatagramTransport extends SelectorTransportBase<DatagramPro
     super(loop, sock.fileno(), sock, protocol as DatagramProtocol, socket_extra(sock, extra));
     this._sock = sock;
     this._address = address;
-    loop.call_soon(() => {
-      this._protocol.connection_made(this);
-      if (!this._closing) loop.add_reader(this._fd, this._read_ready_cb);
-      if (waiter !== null && !waiter.done()) waiter.set_result(null);
-    });
+    this._start(waiter);
   }
 
   protected _read_ready(): void {

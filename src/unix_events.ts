@@ -86,20 +86,13 @@ function set_nonblocking(fd: number): void {
 
 /** The read end of a pipe (or a socket, a tty) as a ReadTransport: data_received, then EOF ends it. */
 export class UnixReadPipeTransport extends SelectorTransportBase<Protocol> implements ReadTransport {
-  private _paused = false;
-
   constructor(loop: IoLoop, pipe: PipeLike, protocol: BaseProtocol, waiter: Future<null> | null = null, extra: TransportExtra = {}) {
     const fd = fileobj_to_fd(pipe);
     pipe_kind(fd);
     set_nonblocking(fd);
     super(loop, fd, owner_of(pipe, fd), protocol as Protocol, { pipe, ...extra });
-    loop.call_soon(() => {
-      // A stream Protocol, handed the read half only (as asyncio does): hence the BaseProtocol view.
-      (this._protocol as BaseProtocol).connection_made(this);
-      // Only start reading once connection_made has run (it may have paused or closed us).
-      if (!this._paused && !this._closing) loop.add_reader(this._fd, this._read_ready_cb);
-      if (waiter !== null && !waiter.done()) waiter.set_result(null);
-    });
+    // A stream Protocol, handed the read half only (as asyncio does).
+    this._start(waiter);
   }
 
   protected _read_ready(): void {
@@ -121,29 +114,6 @@ export class UnixReadPipeTransport extends SelectorTransportBase<Protocol> imple
     } else if (n !== -EAGAIN && n !== -EINTR) {
       this._fatal_error(os_error(-n), 'Fatal read error on');
     }
-  }
-
-  /** Stops reading: no data_received() until resume(). Idempotent. */
-  pause(): void {
-    if (this._closing || this._paused) return;
-    this._paused = true;
-    this._loop.remove_reader(this._fd);
-  }
-
-  resume(): void {
-    if (!this._paused) return;
-    this._paused = false;
-    if (!this._closing) this._loop.add_reader(this._fd, this._read_ready_cb);
-  }
-
-  pause_reading(): void {
-    this.pause();
-  }
-  resume_reading(): void {
-    this.resume();
-  }
-  is_reading(): boolean {
-    return !this._paused && !this._closing;
   }
 
   protected _write_ready(): void {} // never registered: nothing is written
