@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  CancelledError, DataBuffer, EofStream, LineLimitExceededError, ParserBuffer, Protocol, StreamBuffer, StreamProtocol,
+  CancelledError, DataBuffer, Future, EofStream, LineLimitExceededError, ParserBuffer, Protocol, StreamBuffer, StreamProtocol,
   Task, TestLoop, chunks_parser, lines_parser, new_event_loop, set_event_loop, wait,
   type Parser, type Transport,
 } from '../src/index.js';
@@ -382,6 +382,16 @@ test('StreamBuffer: a parser that yields something of its own fails with a TypeE
   assert.instance(out.exception(), TypeError);
   assert.match(String((out.exception() as Error).message), /yield\*/);
 });
+
+// Type-level: a parser yields only the ParserBuffer's marker (proven by `tsc --noEmit`, never run).
+export function* _not_a_coroutine(buf: ParserBuffer): Parser {
+  const line: Buffer = yield* buf.readuntil(b('\n'));
+  void line;
+  // @ts-expect-error: a future yields Suspend, which a parser cannot pass on (parsers do not wait on futures)
+  yield* new Future<number>({ loop });
+  // @ts-expect-error: a bare yield is not a request for data; use yield* on a ParserBuffer method
+  yield;
+}
 
 // ---- DataBuffer ----
 
