@@ -1,6 +1,4 @@
 // A program under test: an example run as its own process with tsx, its output collected as it comes.
-// (The same helper as in test/network_examples.test.ts, shared here so that new example tests need not
-// copy it; that file can switch to this one in a later change.)
 //
 // Children are started with the asynchronous spawn(), so the test's own Node loop keeps turning. tsx runs
 // the example in a grandchild, so each child gets its own process group (detached) and is signalled
