@@ -66,3 +66,9 @@ export {
   SSLWantWriteError, SSLZeroReturnError, TLSVersion, create_default_context,
 } from './ssl.js';
 export { SSLProtocol, SSLProtocolTransport, type SSLTimeouts } from './sslproto.js';
+export {
+  BoundedSemaphore, Condition, Event, EventWaiter, Lock, Semaphore, type Block, type TimeoutOption,
+} from '../coroutines/locks.js';
+export {
+  JoinableQueue, LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull, python_compare, type PriorityQueueOptions,
+} from '../coroutines/queues.js';
