@@ -99,7 +99,8 @@ export class Queue<T = unknown> {
 
   /** Puts `item`, waiting while the queue is full; QueueFull if `timeout` expires first. */
   *put(item: T, options?: TimeoutOption): Coroutine<void> {
-    yield* this._wait_while(() => this.full(), this._putters, options?.timeout, QueueFull);
+    // The common case without the waiting machinery (no nested generator, no closure): it is the hot path.
+    if (this.full()) yield* this._wait_while(() => this.full(), this._putters, options?.timeout, QueueFull);
     this.put_nowait(item);
   }
 
@@ -112,7 +113,7 @@ export class Queue<T = unknown> {
 
   /** Removes and returns an item, waiting while the queue is empty; QueueEmpty if `timeout` expires first. */
   *get(options?: TimeoutOption): Coroutine<T> {
-    yield* this._wait_while(() => this.empty(), this._getters, options?.timeout, QueueEmpty);
+    if (this.empty()) yield* this._wait_while(() => this.empty(), this._getters, options?.timeout, QueueEmpty);
     return this.get_nowait();
   }
 
