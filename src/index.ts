@@ -70,3 +70,9 @@ export {
   DataBuffer, EofStream, LineLimitExceededError, ParserBuffer, StreamBuffer, StreamProtocol, chunks_parser, lines_parser,
   type DataBufferOptions, type LimitErrorClass, type NeedData, type Parser, type ParserFunction,
 } from '../coroutines/parsers.js';
+export {
+  BoundedSemaphore, Condition, Event, EventWaiter, Lock, Semaphore, type Block, type TimeoutOption,
+} from '../coroutines/locks.js';
+export {
+  JoinableQueue, LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull, python_compare, type PriorityQueueOptions,
+} from '../coroutines/queues.js';
