@@ -66,3 +66,9 @@ export {
   SSLWantWriteError, SSLZeroReturnError, TLSVersion, create_default_context,
 } from './ssl.js';
 export { SSLProtocol, SSLProtocolTransport, type SSLTimeouts } from './sslproto.js';
+export {
+  DEFAULT_LIMIT, FlowControlProtocol, LimitOverrunError, StreamReader, StreamReaderProtocol, StreamWriter,
+  open_connection, open_unix_connection, start_server, start_unix_server,
+  type ClientConnectedCallback, type OpenConnectionOptions, type OpenUnixConnectionOptions, type StartServerOptions,
+  type StartUnixServerOptions, type StreamOptions,
+} from '../coroutines/streams.js';
