@@ -244,7 +244,8 @@ export class StreamReader {
 export class FlowControlProtocol extends Protocol {
   protected readonly _loop: AbstractEventLoop;
   private _paused = false;
-  private _drain_waiter: Future<null> | null = null;
+  // A list, not one future: several tasks may drain() the same writer, and each must wake.
+  private _drain_waiters: Future<null>[] = [];
   private _connection_lost = false;
   private _lost_exc: Error | null = null;
 
@@ -259,22 +260,24 @@ export class FlowControlProtocol extends Protocol {
 
   override resume_writing(): void {
     this._paused = false;
-    const w = this._drain_waiter;
-    if (w !== null) {
-      this._drain_waiter = null;
-      if (!w.done()) w.set_result(null);
-    }
+    this._wake(null);
   }
 
   override connection_lost(exc: Error | null): void {
     this._connection_lost = true;
     this._lost_exc = exc;
-    const w = this._drain_waiter;
-    if (w === null) return;
-    this._drain_waiter = null;
-    if (w.done()) return;
-    if (exc === null) w.set_result(null);
-    else w.set_exception(exc);
+    this._wake(exc);
+  }
+
+  private _wake(exc: Error | null): void {
+    const waiters = this._drain_waiters;
+    if (waiters.length === 0) return;
+    this._drain_waiters = [];
+    for (const w of waiters) {
+      if (w.done()) continue;
+      if (exc === null) w.set_result(null);
+      else w.set_exception(exc);
+    }
   }
 
   /** @internal drain()'s wait: returns at once unless writing is paused. */
@@ -282,7 +285,7 @@ export class FlowControlProtocol extends Protocol {
     if (this._connection_lost) throw this._lost_exc ?? new ConnectionResetError(null, 'Connection lost');
     if (!this._paused) return;
     const waiter = new Future<null>({ loop: this._loop });
-    this._drain_waiter = waiter;
+    this._drain_waiters.push(waiter);
     yield* waiter;
   }
 }

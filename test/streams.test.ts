@@ -6,8 +6,9 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { make_certs } from './support/certs.js';
 import {
-  ConnectionRefusedError, Future, IncompleteReadError, LimitOverrunError, RuntimeError, Socket, StreamReader, Task,
+  ConnectionRefusedError, ConnectionResetError, FlowControlProtocol, StreamWriter as Writer, type Transport, Future, PROTOCOL_TLS_SERVER, SSLContext, create_default_context, IncompleteReadError, LimitOverrunError, RuntimeError, Socket, StreamReader, Task,
   gather, new_event_loop, open_connection, open_unix_connection, set_event_loop, sleep, start_server, start_unix_server, wait,
   type AbstractEventLoop, type Coroutine, type Server, type StreamWriter,
 } from '../src/index.js';
@@ -357,6 +358,36 @@ test('back-pressure: a read needing more than is buffered resumes the paused tra
   assert.is(loop.run_until_complete(t).length, 20);
 }));
 
+test('drain: waits while writing is paused; resume_writing or the loss ends the wait', with_loop((loop) => {
+  const proto = new FlowControlProtocol({ loop });
+  const reader = new StreamReader(undefined, { loop });
+  const w = new Writer({} as Transport, proto, reader, loop);
+  loop.run_until_complete(w.drain()); // not paused: at once
+  proto.pause_writing();
+  const t = new Task(w.drain(), { loop });
+  const t_other = new Task(w.drain(), { loop });
+  loop.run_until_complete(sleep(0, undefined, { loop }));
+  assert.not.ok(t.done());
+  proto.resume_writing();
+  loop.run_until_complete(t);
+  loop.run_until_complete(t_other); // every waiter wakes
+  proto.pause_writing();
+  const t2 = new Task(w.drain(), { loop });
+  loop.run_until_complete(sleep(0, undefined, { loop }));
+  const exc = new ConnectionResetError(null, 'peer went away');
+  proto.connection_lost(exc);
+  assert.is(raises(loop, t2, ConnectionResetError), exc);
+  assert.is(raises(loop, w.drain(), ConnectionResetError), exc, 'and every drain() after');
+  // A clean loss: drain() says the connection is gone.
+  const p2 = new FlowControlProtocol({ loop });
+  p2.connection_lost(null);
+  const e = raises(loop, new Writer({} as Transport, p2, null, loop).drain(), ConnectionResetError);
+  assert.match(e.message, /Connection lost/);
+  // The reader's exception comes first.
+  reader.set_exception(new RangeError('reader failed'));
+  raises(loop, w.drain(), RangeError);
+}));
+
 // ---- over real sockets ----
 
 function port_of(server: Server): number {
@@ -522,6 +553,29 @@ test('errors: refused connection, bad callback, a reset seen by the reader and b
   assert.instance(outcome[1], Error, 'drain() raises once the connection is gone');
   server.close();
   loop.run_until_complete(server.wait_closed());
+}));
+
+test('TLS: ssl options pass through open_connection and start_server', with_loop((loop) => {
+  const certs = make_certs();
+  try {
+    const server_ctx = new SSLContext(PROTOCOL_TLS_SERVER);
+    server_ctx.load_cert_chain(certs.server_cert, certs.server_key);
+    const client_ctx = create_default_context(undefined, { cafile: certs.ca });
+    const server = loop.run_until_complete(start_server(echo_client, '127.0.0.1', 0, { loop, ssl: server_ctx }));
+    const got = loop.run_until_complete((function* () {
+      const [reader, writer] = yield* open_connection('127.0.0.1', port_of(server), { loop, ssl: client_ctx, server_hostname: 'localhost' });
+      assert.ok(writer.get_extra_info('ssl_object'));
+      writer.write(b('secret\n'));
+      const line = yield* reader.readline();
+      writer.close();
+      return String(line);
+    })());
+    assert.is(got, 'Re: secret\n');
+    server.close();
+    loop.run_until_complete(server.wait_closed());
+  } finally {
+    certs.cleanup();
+  }
 }));
 
 test.run();
