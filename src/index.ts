@@ -76,3 +76,9 @@ export {
 export {
   JoinableQueue, LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull, python_compare, type PriorityQueueOptions,
 } from '../coroutines/queues.js';
+export {
+  DEFAULT_LIMIT, FlowControlProtocol, LimitOverrunError, StreamReader, StreamReaderProtocol, StreamWriter,
+  open_connection, open_unix_connection, start_server, start_unix_server,
+  type ClientConnectedCallback, type OpenConnectionOptions, type OpenUnixConnectionOptions, type StartServerOptions,
+  type StartUnixServerOptions, type StreamOptions,
+} from '../coroutines/streams.js';
