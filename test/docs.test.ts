@@ -39,6 +39,9 @@ const expected: Record<string, RegExp> = {
   '07_signals.ts': /^signal 2: stopping\n$/,
   '07_subprocess.ts': /^wc says 13 - exit code 0\n$/,
   '08_test_loop.ts': /^3600\n$/,
+  '09_streams.ts': /^HELLO\nSTREAMS\nat EOF: true\n$/,
+  '10_locks_queues.ts': /^a in, a out, b in, b out\ntotal 21\n$/,
+  '11_parsers.ts': /^\[ 'name', 'tulip' \]\n\[ 'year', '2013' \]\nend of stream\n$/,
 };
 
 for (const file of readdirSync(join(root, 'docs', 'examples')).sort()) {
