@@ -17,6 +17,8 @@
 //   ECHO_CONNS    connections                                              (default 10)
 //   ECHO_PORT     port for the servers                                     (default: a free ephemeral port)
 //   ECHO_NO_PIN   set to 1 to not pin with taskset
+//   ECHO_SERVER   `protocol` (bench/echo_server.ts, the default) or `streams` (bench/streams_echo.ts:
+//                 start_server + readexactly/write/drain, reading whole messages)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -58,6 +60,10 @@ const SECONDS = env_number('ECHO_SECONDS', 4, false);
 const WARMUP = process.env['ECHO_WARMUP'] === '0' ? 0 : env_number('ECHO_WARMUP', 1, false);
 const CONNS = env_number('ECHO_CONNS', 10, true);
 const FIXED_PORT = process.env['ECHO_PORT'] ? env_number('ECHO_PORT', 0, true) : 0;
+const STREAMS = process.env['ECHO_SERVER'] === 'streams';
+if (process.env['ECHO_SERVER'] && !STREAMS && process.env['ECHO_SERVER'] !== 'protocol') {
+  throw new Error(`ECHO_SERVER: ${JSON.stringify(process.env['ECHO_SERVER'])} is neither protocol nor streams`);
+}
 
 // ---- children: every server is tracked so that nothing outlives us, also on errors and signals ----
 
@@ -156,18 +162,19 @@ interface Sample {
   errors: number;
 }
 
-function server_command(kind: ServerKind, port: number, lifetime: number): string[] {
+function server_command(kind: ServerKind, port: number, lifetime: number, size: number): string[] {
   const life = String(Math.ceil(lifetime));
-  return kind === 'tulip-ts'
-    ? [process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'echo_server.ts'), String(port), life]
-    : [process.execPath, join(ROOT, 'bench', 'node_echo_server.mjs'), String(port), life];
+  if (kind === 'node') return [process.execPath, join(ROOT, 'bench', 'node_echo_server.mjs'), String(port), life];
+  return STREAMS
+    ? [process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'streams_echo.ts'), String(port), life, String(size)]
+    : [process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'echo_server.ts'), String(port), life];
 }
 
-async function start_server(kind: ServerKind, port: number, pin: boolean): Promise<ChildProcess> {
+async function start_server(kind: ServerKind, port: number, pin: boolean, size: number): Promise<ChildProcess> {
   // Something already listening there would answer our readiness probe and the load in the server's stead.
   if (await try_connect(port)) throw new Error(`port ${port} is already in use (set ECHO_PORT to a free one, or unset it)`);
   // The server exits by itself a while after the run should be over, in case we are killed outright.
-  let argv = server_command(kind, port, WARMUP + SECONDS + 60);
+  let argv = server_command(kind, port, WARMUP + SECONDS + 60, size);
   if (pin) argv = ['taskset', '-c', '0', ...argv];
   const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
@@ -236,7 +243,7 @@ function run_load(port: number, size: number, pin: boolean): Promise<Sample> {
 
 async function measure(kind: ServerKind, size: number, pin: boolean): Promise<Sample> {
   const port = FIXED_PORT || (await free_port());
-  const server = await start_server(kind, port, pin);
+  const server = await start_server(kind, port, pin, size);
   try {
     return await run_load(port, size, pin);
   } finally {
@@ -263,7 +270,7 @@ async function main(): Promise<number> {
 
   const pin = can_pin();
   console.log(
-    `\necho throughput: ${CONNS} connections, ${SECONDS} s after ${WARMUP} s warm-up, ${RUNS} run(s) per size; ` +
+    `\necho throughput (${STREAMS ? 'streams: start_server + readexactly/write/drain' : 'a plain Protocol echo'}): ${CONNS} connections, ${SECONDS} s after ${WARMUP} s warm-up, ${RUNS} run(s) per size; ` +
       (pin ? 'servers on CPU 0, load generator on CPU 1 (taskset)' : 'not pinned (taskset or a 2nd CPU missing)'),
   );
 
