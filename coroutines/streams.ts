@@ -14,16 +14,23 @@ import { get_event_loop, type AbstractEventLoop } from '../src/events.js';
 import { Future, type Coroutine } from '../src/futures.js';
 import { Protocol } from '../src/protocols.js';
 import { iscoroutine } from '../src/tasks.js';
-import type { Transport } from '../src/transports.js';
+import type { Transport, WriteTransport } from '../src/transports.js';
 import type { ConnectionOptions, Server, ServingOptions, UnixConnectionOptions, UnixServingOptions } from './network.js';
-import { IncompleteReadError } from './process.js';
 import { ByteBuffer } from './stream_buffer.js';
 
-// One IncompleteReadError for the whole library: process.ts's stand-in streams defined it first; it moves
-// here when process.ts adopts these streams.
-export { IncompleteReadError };
-
 export const DEFAULT_LIMIT = 64 * 1024;
+
+/**
+ * EOF came before the bytes asked for (asyncio's IncompleteReadError): `partial` holds what came.
+ * `expected` is the count readexactly() wanted, or null from readuntil(), which wanted a separator, not a
+ * count (asyncio passes None there too).
+ */
+export class IncompleteReadError extends Error {
+  override name = 'IncompleteReadError';
+  constructor(readonly partial: Buffer, readonly expected: number | null) {
+    super(`${partial.length} bytes read on a total of ${String(expected)} expected bytes`);
+  }
+}
 
 /** readuntil() passed `limit` without finding the separator: `consumed` bytes would have to be read. */
 export class LimitOverrunError extends Error {
@@ -227,7 +234,7 @@ export class StreamReader {
       if (isep >= 0) break;
       offset = Math.max(0, this._buffer.length + 1 - seplen);
       if (offset > this._limit) throw new LimitOverrunError('Separator is not found, and chunk exceed the limit', offset);
-      if (this._eof) throw new IncompleteReadError(this._buffer.take_all(), null as unknown as number);
+      if (this._eof) throw new IncompleteReadError(this._buffer.take_all(), null);
       yield* this._wait_for_data('readuntil');
     }
     if (isep > this._limit) throw new LimitOverrunError('Separator is found, but chunk is longer than limit', isep);
@@ -332,10 +339,14 @@ export class StreamReaderProtocol extends FlowControlProtocol {
   }
 }
 
-/** Wraps a transport: write, writelines, write_eof, close, and the coroutine drain(). */
-export class StreamWriter {
+/**
+ * Wraps a transport: write, writelines, write_eof, close, and the coroutine drain(). Generic over the
+ * transport because a subprocess's stdin is a write-only pipe (WriteTransport), while a connection's
+ * writer is a full Transport: `writer.transport` keeps the precise type either way.
+ */
+export class StreamWriter<T extends WriteTransport = Transport> {
   constructor(
-    readonly transport: Transport,
+    readonly transport: T,
     private readonly _protocol: FlowControlProtocol,
     private readonly _reader: StreamReader | null,
     /** The loop the writer belongs to (asyncio keeps it too; nothing here needs it yet). */

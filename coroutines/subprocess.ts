@@ -17,15 +17,16 @@ import type { SubprocessTransport } from '../src/transports.js';
 import type { SubprocessOptions } from '../src/base_subprocess.js';
 
 /** The rest arguments of subprocess_exec(): program arguments, optionally followed by an options object. */
-export type ExecArgs = string[] | [...string[], SubprocessOptions];
+// Generic in the options so create_subprocess_exec can take its own (SubprocessOptions plus `limit`).
+export type ExecArgs<O extends SubprocessOptions = SubprocessOptions> = string[] | [...string[], O];
 
 /** Splits `...args` into the argument strings and the trailing options object (if any). */
-export function split_exec_args(rest: readonly unknown[]): [string[], SubprocessOptions] {
-  let options: SubprocessOptions = {};
+export function split_exec_args<O extends SubprocessOptions = SubprocessOptions>(rest: readonly unknown[]): [string[], O] {
+  let options = {} as O;
   let args = rest;
   const last = rest[rest.length - 1];
   if (last !== null && typeof last === 'object' && !Array.isArray(last)) {
-    options = last as SubprocessOptions;
+    options = last as O;
     args = rest.slice(0, -1);
   }
   for (const [i, a] of args.entries()) {

@@ -11,20 +11,22 @@
 import { spawn } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import {
-  FIRST_COMPLETED, PipeReader, PipeReaderProtocol, Protocol, Task, get_event_loop, os_pipe, wait,
-  type AbstractEventLoop, type Coroutine, type Future, type ReadTransport, type WriteTransport,
+  FIRST_COMPLETED, FlowControlProtocol, StreamReader, StreamReaderProtocol, StreamWriter, Task, get_event_loop,
+  os_pipe, wait, type AbstractEventLoop, type Coroutine, type Future, type ReadTransport, type WriteTransport,
 } from 'tulip-ts';
 
-// Return a write-only transport wrapping a writable pipe.
-function* connect_write_pipe(loop: AbstractEventLoop, fd: number): Coroutine<WriteTransport> {
-  const [transport] = yield* loop.connect_write_pipe(() => new Protocol(), fd);
-  return transport;
+// Wrap a writable pipe in a StreamWriter. (The original returns the bare transport; a writer adds
+// drain(), whose flow control the FlowControlProtocol tracks.)
+function* connect_write_pipe(loop: AbstractEventLoop, fd: number): Coroutine<StreamWriter<WriteTransport>> {
+  const protocol = new FlowControlProtocol({ loop });
+  const [transport] = yield* loop.connect_write_pipe(() => protocol, fd);
+  return new StreamWriter(transport, protocol, null, loop);
 }
 
 // Wrap a readable pipe in a stream.
-function* connect_read_pipe(loop: AbstractEventLoop, fd: number): Coroutine<[PipeReader, ReadTransport]> {
-  const reader = new PipeReader(loop);
-  const [transport] = yield* loop.connect_read_pipe(() => new PipeReaderProtocol(reader), fd);
+function* connect_read_pipe(loop: AbstractEventLoop, fd: number): Coroutine<[StreamReader, ReadTransport]> {
+  const reader = new StreamReader(undefined, { loop });
+  const [transport] = yield* loop.connect_read_pipe(() => new StreamReaderProtocol(reader, null, { loop }), fd);
   return [reader, transport];
 }
 
@@ -61,8 +63,8 @@ function* main(loop: AbstractEventLoop): Coroutine<void> {
   const [stderr, stderr_transport] = yield* connect_read_pipe(loop, err_r);
 
   // interact with subprocess
-  const name = new Map<PipeReader, string>([[stdout, 'OUT'], [stderr, 'ERR']]);
-  const registered = new Map<Future<Buffer>, PipeReader>([
+  const name = new Map<StreamReader, string>([[stdout, 'OUT'], [stderr, 'ERR']]);
+  const registered = new Map<Future<Buffer>, StreamReader>([
     [new Task(stderr.readline()), stderr],
     [new Task(stdout.readline()), stdout],
   ]);

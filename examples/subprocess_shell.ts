@@ -7,16 +7,22 @@
 // the writer until wc starts reading ("pause writing" / "resume writing").
 import {
   PIPE, create_subprocess_shell, get_event_loop, wait,
-  type AbstractEventLoop, type Coroutine, type PipeReader, type PipeWriter, type SubprocessOptions,
+  type AbstractEventLoop, type Coroutine, type ProcessOptions, type StreamReader, type StreamWriter,
+  type WriteTransport,
 } from 'tulip-ts';
 
-function* send_input(writer: PipeWriter, input: Buffer[]): Coroutine<void> {
+// The stdin pipe's high-water mark, set explicitly so the example can tell when drain() will wait.
+const HIGH_WATER = 64 * 1024;
+
+function* send_input(writer: StreamWriter<WriteTransport>, input: Buffer[]): Coroutine<void> {
+  writer.transport.set_write_buffer_limits(HIGH_WATER);
   try {
     for (const line of input) {
       console.log('sending', line.length, 'bytes');
       writer.write(line);
-      if (writer.paused) {
-        // asyncio's `d = writer.drain(); if d:` — here: is the pipe paused?
+      // asyncio's `d = writer.drain(); if d:` relied on 3.4.0's drain() returning a future only when
+      // paused; a coroutine drain() can't say, so ask whether the buffer is above the high-water mark.
+      if (writer.transport.get_write_buffer_size() > HIGH_WATER) {
         console.log('pause writing');
         yield* writer.drain();
         console.log('resume writing');
@@ -31,7 +37,7 @@ function* send_input(writer: PipeWriter, input: Buffer[]): Coroutine<void> {
   }
 }
 
-function* log_errors(reader: PipeReader): Coroutine<void> {
+function* log_errors(reader: StreamReader): Coroutine<void> {
   for (;;) {
     const line = yield* reader.readline();
     if (line.length === 0) break;
@@ -39,7 +45,7 @@ function* log_errors(reader: PipeReader): Coroutine<void> {
   }
 }
 
-function* read_stdout(stdout: PipeReader): Coroutine<void> {
+function* read_stdout(stdout: StreamReader): Coroutine<void> {
   for (;;) {
     const line = yield* stdout.readline();
     console.log('received', JSON.stringify(line.toString()));
@@ -47,7 +53,7 @@ function* read_stdout(stdout: PipeReader): Coroutine<void> {
   }
 }
 
-function* start(loop: AbstractEventLoop, cmd: string, input: Buffer[] | null = null, kwds: SubprocessOptions = {}): Coroutine<void> {
+function* start(loop: AbstractEventLoop, cmd: string, input: Buffer[] | null = null, kwds: ProcessOptions = {}): Coroutine<void> {
   kwds.stdout = PIPE;
   kwds.stderr = PIPE;
   if (input === null && kwds.stdin === undefined) kwds.stdin = null;

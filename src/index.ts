@@ -43,7 +43,7 @@ export {
 } from './base_subprocess.js';
 export { subprocess_exec, subprocess_shell, type ExecArgs } from '../coroutines/subprocess.js';
 export {
-  IncompleteReadError, PipeReader, PipeReaderProtocol, PipeWriter, Process, create_subprocess_exec, create_subprocess_shell,
+  Process, SubprocessStreamProtocol, create_subprocess_exec, create_subprocess_shell, type ProcessOptions,
 } from '../coroutines/process.js';
 export { BaseTransport, DatagramTransport, ReadTransport, SubprocessTransport, Transport, WriteTransport } from './transports.js';
 export { SelectorDatagramTransport, SelectorSocketTransport } from './selector_transports.js';
@@ -77,7 +77,7 @@ export {
   JoinableQueue, LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull, python_compare, type PriorityQueueOptions,
 } from '../coroutines/queues.js';
 export {
-  DEFAULT_LIMIT, FlowControlProtocol, LimitOverrunError, StreamReader, StreamReaderProtocol, StreamWriter,
+  DEFAULT_LIMIT, FlowControlProtocol, IncompleteReadError, LimitOverrunError, StreamReader, StreamReaderProtocol, StreamWriter,
   open_connection, open_unix_connection, start_server, start_unix_server,
   type ClientConnectedCallback, type OpenConnectionOptions, type OpenUnixConnectionOptions, type StartServerOptions,
   type StartUnixServerOptions, type StreamOptions,

@@ -14,7 +14,8 @@ import {
   SIGKILL, SIGTERM, SIGUSR1, type Coroutine, type SubprocessTransport, type WriteTransport,
 } from '../src/index.js';
 import { _options, _watched_count } from '../src/child_watcher.js';
-import { create_subprocess_exec, create_subprocess_shell } from '../coroutines/process.js';
+import { SubprocessStreamProtocol, create_subprocess_exec, create_subprocess_shell } from '../coroutines/process.js';
+import { IncompleteReadError, StreamReader, StreamWriter } from '../coroutines/streams.js';
 
 let loop: SelectorEventLoop;
 let fds_before: string[];
@@ -308,6 +309,62 @@ test('Process: kill() and a stdin that the child never reads', () => {
     return proc.returncode;
   }());
   assert.is(rc, -SIGKILL);
+});
+
+test('Process: stdin/stdout/stderr are the real streams; readexactly() at EOF raises IncompleteReadError', () => {
+  const [partial, expected] = run(function* () {
+    const proc = yield* create_subprocess_exec(loop, 'cat', { stdin: PIPE, stdout: PIPE, stderr: PIPE });
+    assert.instance(proc.stdin, StreamWriter);
+    assert.instance(proc.stdout, StreamReader);
+    assert.instance(proc.stderr, StreamReader);
+    proc.stdin!.write(Buffer.from('abc'));
+    yield* proc.stdin!.drain();
+    proc.stdin!.close();
+    try {
+      yield* proc.stdout!.readexactly(10);
+      assert.unreachable('cat gave only 3 bytes');
+    } catch (e) {
+      assert.instance(e, IncompleteReadError);
+      yield* proc.wait();
+      return [(e as IncompleteReadError).partial.toString(), (e as IncompleteReadError).expected] as const;
+    }
+    return ['', 0] as const;
+  }());
+  assert.is(partial, 'abc');
+  assert.is(expected, 10);
+});
+
+test('Process: a small limit pauses the stdout pipe, and reading resumes it: all the output arrives', () => {
+  const [size, paused] = run(function* () {
+    // 1 MiB of output against a 1 KiB limit: the reader pauses the pipe transport above 2 KiB unread.
+    const proc = yield* create_subprocess_exec(loop, 'head', '-c', String(1 << 20), '/dev/zero', { stdout: PIPE, limit: 1024 });
+    const pipe = proc.stdout as unknown as { _paused: boolean };
+    let paused = 0;
+    let size = 0;
+    for (;;) {
+      if (pipe._paused) paused++;
+      const chunk = yield* proc.stdout!.read(4096);
+      if (chunk.length === 0) break;
+      size += chunk.length;
+      // Let the pipe fill the reader up again before the next read.
+      const tick = new Future<null>({ loop });
+      loop.call_later(0.001, () => tick.set_result(null));
+      yield* tick;
+    }
+    yield* proc.wait();
+    return [size, paused] as const;
+  }());
+  assert.is(size, 1 << 20);
+  assert.ok(paused > 0, 'the reader paused its pipe at least once');
+});
+
+test('SubprocessStreamProtocol: pipe_connection_lost with an error fails the reader', () => {
+  const p = new SubprocessStreamProtocol(1024, loop);
+  p.stdout = new StreamReader(1024, { loop });
+  p.pipe_data_received(1, Buffer.from('x'));
+  const err = new Error('boom');
+  p.pipe_connection_lost(1, err);
+  assert.is(p.stdout.exception(), err);
 });
 
 test.run();
