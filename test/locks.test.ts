@@ -5,6 +5,7 @@ import {
   BoundedSemaphore, CancelledError, Condition, Event, EventWaiter, Lock, RuntimeError, Semaphore, Task, TestLoop,
   set_event_loop, sleep, type Coroutine,
 } from '../src/index.js';
+import { throws_a } from './support/asserts.js';
 
 let loop: TestLoop;
 
@@ -22,16 +23,6 @@ function settle(turns = 5): void {
   for (let i = 0; i < turns; i++) loop.run_once();
 }
 
-function throws(fn: () => unknown, cls: Function, message?: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof cls, `expected ${cls.name}, got ${String(e)}`);
-    if (message) assert.match((e as Error).message, message);
-    return;
-  }
-  assert.unreachable(`expected ${cls.name}`);
-}
 
 function* acquirer(lock: { acquire(): Coroutine<boolean> }, log: number[], id: number): Coroutine<boolean> {
   const ok = yield* lock.acquire();
@@ -52,7 +43,7 @@ test('Lock: toString shows the state; acquire locks, release unlocks', () => {
 });
 
 test('Lock: release of an unlocked lock is a RuntimeError with a clear message', () => {
-  throws(() => new Lock({ loop }).release(), RuntimeError, /not acquired/);
+  throws_a(() => new Lock({ loop }).release(), RuntimeError, /not acquired/);
 });
 
 test('Lock: waiters acquire in FIFO order, one per release', () => {
@@ -122,7 +113,7 @@ test('Lock: cancelling a waiter raises CancelledError and removes it', () => {
   loop.run_until_complete(lock.acquire());
   const task = new Task(lock.acquire(), { loop });
   loop.call_soon(() => task.cancel());
-  throws(() => loop.run_until_complete(task), CancelledError);
+  throws_a(() => loop.run_until_complete(task), CancelledError);
   assert.is(lock._waiters.length, 0);
   assert.is(lock.locked(), true);
 });
@@ -182,7 +173,7 @@ test('Lock.with: returns the block result and releases on return, throw and canc
   }));
   assert.is(r, 42);
   assert.is(lock.locked(), false);
-  throws(() => loop.run_until_complete(lock.with(function* () {
+  throws_a(() => loop.run_until_complete(lock.with(function* () {
     yield* sleep(1, undefined, { loop });
     throw new Error('boom');
   })), Error, /boom/);
@@ -191,7 +182,7 @@ test('Lock.with: returns the block result and releases on return, throw and canc
     yield* sleep(10, undefined, { loop });
   }), { loop });
   loop.call_later(1, () => t.cancel());
-  throws(() => loop.run_until_complete(t), CancelledError);
+  throws_a(() => loop.run_until_complete(t), CancelledError);
   assert.is(lock.locked(), false);
   assert.is(loop.run_until_complete(lock.with(() => 'plain')), 'plain');
 });
@@ -259,7 +250,7 @@ test('Event: a cancelled waiter raises CancelledError and is removed', () => {
   const ev = new Event({ loop });
   const t = new Task(ev.wait(), { loop });
   loop.call_soon(() => t.cancel());
-  throws(() => loop.run_until_complete(t), CancelledError);
+  throws_a(() => loop.run_until_complete(t), CancelledError);
   assert.is(ev._waiters.length, 0);
 });
 
@@ -350,7 +341,7 @@ test('Condition: a cancelled wait raises CancelledError and still returns holdin
   loop.run_until_complete(cond.acquire());
   const t = new Task(cond.wait(), { loop });
   loop.call_soon(() => t.cancel());
-  throws(() => loop.run_until_complete(t), CancelledError);
+  throws_a(() => loop.run_until_complete(t), CancelledError);
   assert.is(cond._waiters.length, 0);
   assert.is(cond.locked(), true);
 });
@@ -384,9 +375,9 @@ test('Condition race: a waiter cancelled after being notified passes the notific
 
 test('Condition: wait and notify without the lock are RuntimeErrors', () => {
   const cond = new Condition(null, { loop });
-  throws(() => loop.run_until_complete(cond.wait()), RuntimeError, /un-acquired/);
-  throws(() => cond.notify(), RuntimeError, /un-acquired/);
-  throws(() => cond.notify_all(), RuntimeError, /un-acquired/);
+  throws_a(() => loop.run_until_complete(cond.wait()), RuntimeError, /un-acquired/);
+  throws_a(() => cond.notify(), RuntimeError, /un-acquired/);
+  throws_a(() => cond.notify_all(), RuntimeError, /un-acquired/);
 });
 
 test('Condition.wait_for: waits until the predicate holds, returns its value', () => {
@@ -416,7 +407,7 @@ test('Condition.wait_for: waits until the predicate holds, returns its value', (
   assert.is(t.result(), true);
   // A predicate true at once needs no lock; a false one does.
   assert.equal(loop.run_until_complete(cond.wait_for(() => [1, 2, 3])), [1, 2, 3]);
-  throws(() => loop.run_until_complete(cond.wait_for(() => false)), RuntimeError);
+  throws_a(() => loop.run_until_complete(cond.wait_for(() => false)), RuntimeError);
 });
 
 test('Condition.wait_for with a timeout: gives up after the total time, predicate checked each wake', () => {
@@ -464,7 +455,7 @@ test('Semaphore: counts units; toString; bad initial value', () => {
   assert.match(String(sem), /\[locked\]>$/);
   sem.release();
   assert.is(sem.locked(), false);
-  throws(() => new Semaphore(-1, { loop }), RangeError);
+  throws_a(() => new Semaphore(-1, { loop }), RangeError);
   assert.is(new Semaphore(undefined, { loop })._value, 1);
 });
 
@@ -503,7 +494,7 @@ test('Semaphore: a cancelled waiter is removed; one cancelled after the hand-ove
   loop.run_until_complete(sem.acquire());
   const t0 = new Task(sem.acquire(), { loop });
   loop.call_soon(() => t0.cancel());
-  throws(() => loop.run_until_complete(t0), CancelledError);
+  throws_a(() => loop.run_until_complete(t0), CancelledError);
   assert.is(sem._waiters.length, 0);
   const t1 = new Task(acquirer(sem, log, 1), { loop });
   const t2 = new Task(acquirer(sem, log, 2), { loop });
@@ -523,7 +514,7 @@ test('Semaphore.with and BoundedSemaphore: releasing too often raises', () => {
     return sem.locked();
   })), true);
   assert.is(sem.locked(), false);
-  throws(() => sem.release(), RangeError, /too many times/);
+  throws_a(() => sem.release(), RangeError, /too many times/);
   const plain = new Semaphore(1, { loop });
   plain.release();
   assert.is(plain._value, 2);

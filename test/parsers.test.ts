@@ -9,6 +9,7 @@ import {
   Task, TestLoop, chunks_parser, lines_parser, new_event_loop, set_event_loop, wait,
   type Parser, type Transport,
 } from '../src/index.js';
+import { throws_a } from './support/asserts.js';
 
 let loop: TestLoop;
 test.before.each(() => {
@@ -23,17 +24,6 @@ test.after.each(() => {
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const strs = (out: DataBuffer<Buffer>): string[] => out._buffer.slice(out._head).map((x) => x.toString('latin1'));
 
-function throws(fn: () => unknown, cls: Function, message?: RegExp): unknown {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof cls, `expected ${cls.name}, got ${String(caught)}`);
-  if (message) assert.match((caught as Error).message, message);
-  return caught;
-}
 
 /** Feeds each piece into `buf` and resumes `p`; returns what `p` returned (fails if it is still waiting). */
 function drive<R>(buf: ParserBuffer, p: Parser<R>, ...pieces: string[]): R {
@@ -56,7 +46,7 @@ test('ParserBuffer: feed_data appends; empty data is nothing; strings are refuse
   buf.feed_data(b('data'));
   assert.is(buf.size, 4);
   assert.is(buf.bytes().toString(), 'data');
-  throws(() => buf.feed_data('text' as unknown as Uint8Array), TypeError, /encode/);
+  throws_a(() => buf.feed_data('text' as unknown as Uint8Array), TypeError, /encode/);
 });
 
 test('ParserBuffer: read(n) waits for n bytes across pieces and leaves the rest', () => {
@@ -64,7 +54,7 @@ test('ParserBuffer: read(n) waits for n bytes across pieces and leaves the rest'
   assert.is(drive(buf, buf.read(3), '1', '234').toString(), '123');
   assert.is(buf.bytes().toString(), '4');
   assert.is(drive(buf, buf.read(0)).length, 0);
-  throws(() => buf.read(-1).next(), RangeError);
+  throws_a(() => buf.read(-1).next(), RangeError);
 });
 
 test('ParserBuffer: readsome() returns what is there, up to size', () => {
@@ -88,8 +78,8 @@ test('ParserBuffer: readuntil() returns through the separator, also one split ac
   assert.is(buf.bytes().toString(), '456');
   assert.is(drive(buf, buf.readuntil(b('\r\n')), '7\r', '\n8').toString(), '4567\r\n');
   assert.is(buf.bytes().toString(), '8');
-  throws(() => buf.readuntil(b('')).next(), RangeError, /empty/);
-  throws(() => buf.readuntil('\n' as unknown as Uint8Array).next(), TypeError, /encode/);
+  throws_a(() => buf.readuntil(b('')).next(), RangeError, /empty/);
+  throws_a(() => buf.readuntil('\n' as unknown as Uint8Array).next(), TypeError, /encode/);
 });
 
 test('ParserBuffer: readuntil() limit: a line too long raises as soon as it is known', () => {
@@ -101,20 +91,20 @@ test('ParserBuffer: readuntil() limit: a line too long raises as soon as it is k
   buf.feed_data(b('234'));
   assert.not.ok(p.next().done);
   buf.feed_data(b('5'));
-  throws(() => p.next(), LineLimitExceededError, /too long/);
+  throws_a(() => p.next(), LineLimitExceededError, /too long/);
 
   buf = new ParserBuffer();
   p = buf.readuntil(b('\n'), 4);
   p.next();
   buf.feed_data(b('12345\n6'));
-  throws(() => p.next(), LineLimitExceededError);
+  throws_a(() => p.next(), LineLimitExceededError);
 
   class CustomExc extends Error {}
   buf = new ParserBuffer();
   p = buf.readuntil(b('\n'), 4, CustomExc);
   p.next();
   buf.feed_data(b('12345\n6'));
-  throws(() => p.next(), CustomExc);
+  throws_a(() => p.next(), CustomExc);
 });
 
 test('ParserBuffer: skipuntil() discards through the separator, also one split across pieces', () => {
@@ -136,7 +126,7 @@ test('ParserBuffer: wait() and waituntil() leave the bytes in the buffer', () =>
   const p = buf.waituntil(b('!'), 8);
   p.next();
   buf.feed_data(b('789'));
-  throws(() => p.next(), LineLimitExceededError);
+  throws_a(() => p.next(), LineLimitExceededError);
 });
 
 test('ParserBuffer: many small pieces and one long line stay linear (no quadratic copying or scanning)', () => {
@@ -179,7 +169,7 @@ test('lines_parser(): lines in pieces; EofStream leaves the partial line in the 
     p.next();
   }
   assert.equal(strs(out), ['line1\r\n', 'line2\r\n']);
-  throws(() => p.throw(new EofStream()), EofStream);
+  throws_a(() => p.throw(new EofStream()), EofStream);
   assert.is(buf.bytes().toString(), 'data');
 });
 
@@ -202,9 +192,9 @@ test('chunks_parser(size)', () => {
     p.next();
   }
   assert.equal(strs(out), ['line1', 'line2']);
-  throws(() => p.throw(new EofStream()), EofStream);
+  throws_a(() => p.throw(new EofStream()), EofStream);
   assert.is(buf.bytes().toString(), 'data');
-  throws(() => chunks_parser(0), RangeError);
+  throws_a(() => chunks_parser(0), RangeError);
 });
 
 // ---- StreamBuffer ----
@@ -250,7 +240,7 @@ test('StreamBuffer: feed_data without a parser buffers; empty data is nothing; s
   assert.is(stream._buffer.bytes().toString(), '');
   stream.feed_data(b('line1\nline2\n'));
   assert.is(stream._buffer.bytes().toString(), 'line1\nline2\n');
-  throws(() => stream.feed_data('x' as unknown as Uint8Array), TypeError);
+  throws_a(() => stream.feed_data('x' as unknown as Uint8Array), TypeError);
 });
 
 test('StreamBuffer: set_parser unsets the previous parser (its output gets EOF)', () => {
@@ -272,7 +262,7 @@ test('StreamBuffer: set_parser parses what is already buffered; unset_parser kee
   assert.is(stream._parser, null);
   assert.is(stream._buffer.bytes().toString(), 'data');
   assert.ok(out._eof);
-  throws(() => stream.unset_parser(), Error, /no parser/);
+  throws_a(() => stream.unset_parser(), Error, /no parser/);
 });
 
 test('StreamBuffer: a parser that fails on the buffered data, or when called, fails its output', () => {
@@ -420,7 +410,7 @@ test('DataBuffer: read() raises EofStream at the end, after the terms before it'
   const out = new DataBuffer<string>();
   const t = new Task(out.read());
   loop.call_soon(() => out.feed_eof());
-  throws(() => loop.run_until_complete(t), EofStream);
+  throws_a(() => loop.run_until_complete(t), EofStream);
 
   const out2 = new DataBuffer<string>();
   out2.feed_data('a');
@@ -430,14 +420,14 @@ test('DataBuffer: read() raises EofStream at the end, after the terms before it'
   assert.not.ok(out2.at_eof());
   assert.is(loop.run_until_complete(out2.read()), 'b');
   assert.ok(out2.at_eof());
-  throws(() => loop.run_until_complete(out2.read()), EofStream);
+  throws_a(() => loop.run_until_complete(out2.read()), EofStream);
 });
 
 test('DataBuffer: read() raises the exception set, also in a waiting reader', () => {
   const out = new DataBuffer<object>();
   out.feed_data({});
   out.set_exception(new SyntaxError());
-  throws(() => loop.run_until_complete(out.read()), SyntaxError);
+  throws_a(() => loop.run_until_complete(out.read()), SyntaxError);
 
   const out2 = new DataBuffer<object>();
   const t1 = new Task(out2.read());
@@ -445,7 +435,7 @@ test('DataBuffer: read() raises the exception set, also in a waiting reader', ()
     out2.set_exception(new SyntaxError());
   })());
   loop.run_until_complete(wait<unknown>([t1, t2]));
-  throws(() => t1.result(), SyntaxError);
+  throws_a(() => t1.result(), SyntaxError);
 });
 
 test('DataBuffer: a cancelled reader does not break the next feed or the next read', () => {
@@ -453,12 +443,12 @@ test('DataBuffer: a cancelled reader does not break the next feed or the next re
   const t = new Task(out.read());
   loop.run_until_complete((function* () { yield; })());
   t.cancel();
-  throws(() => loop.run_until_complete(t), CancelledError);
+  throws_a(() => loop.run_until_complete(t), CancelledError);
   out.feed_data(1);
   assert.is(loop.run_until_complete(out.read()), 1);
   const t2 = new Task(out.read());
   loop.run_until_complete((function* () { yield; })());
-  throws(() => loop.run_until_complete(out.read()), Error, /already waiting/);
+  throws_a(() => loop.run_until_complete(out.read()), Error, /already waiting/);
   out.feed_data(2);
   assert.is(loop.run_until_complete(t2), 2);
 });

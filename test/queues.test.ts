@@ -5,6 +5,7 @@ import {
   CancelledError, JoinableQueue, LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull, Task, TestLoop,
   python_compare, set_event_loop, sleep, type Coroutine,
 } from '../src/index.js';
+import { throws_a } from './support/asserts.js';
 
 let loop: TestLoop;
 
@@ -21,16 +22,6 @@ function settle(turns = 5): void {
   for (let i = 0; i < turns; i++) loop.run_once();
 }
 
-function throws(fn: () => unknown, cls: Function, message?: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof cls, `expected ${cls.name}, got ${String(e)}`);
-    if (message) assert.match((e as Error).message, message);
-    return;
-  }
-  assert.unreachable(`expected ${cls.name}`);
-}
 
 test('Queue: toString, empty, full, maxsize', () => {
   const q = new Queue<number>(2, { loop });
@@ -88,14 +79,14 @@ test('Queue: get returns at once when an item is there, waits for one otherwise'
 
 test('Queue: get_nowait on an empty queue and put_nowait on a full one raise', () => {
   const q = new Queue<number>(1, { loop });
-  throws(() => q.get_nowait(), QueueEmpty, /empty/);
+  throws_a(() => q.get_nowait(), QueueEmpty, /empty/);
   q.put_nowait(1);
-  throws(() => q.put_nowait(2), QueueFull, /full/);
+  throws_a(() => q.put_nowait(2), QueueFull, /full/);
 });
 
 test('Queue: get with a timeout raises QueueEmpty after exactly that long', () => {
   const q = new Queue<number>(0, { loop });
-  throws(() => loop.run_until_complete(q.get({ timeout: 0.5 })), QueueEmpty, /timed out/);
+  throws_a(() => loop.run_until_complete(q.get({ timeout: 0.5 })), QueueEmpty, /timed out/);
   assert.is(loop.time(), 0.5);
   assert.is(q._getters.length, 0);
   loop.call_later(0.1, () => q.put_nowait(7));
@@ -105,7 +96,7 @@ test('Queue: get with a timeout raises QueueEmpty after exactly that long', () =
 test('Queue: put with a timeout raises QueueFull; the item is not added', () => {
   const q = new Queue<number>(1, { loop });
   q.put_nowait(1);
-  throws(() => loop.run_until_complete(q.put(2, { timeout: 0.5 })), QueueFull, /timed out/);
+  throws_a(() => loop.run_until_complete(q.put(2, { timeout: 0.5 })), QueueFull, /timed out/);
   assert.is(q.qsize(), 1);
   assert.is(q._putters.length, 0);
   loop.call_later(0.1, () => q.get_nowait());
@@ -117,12 +108,12 @@ test('Queue: a cancelled get and put raise CancelledError (not QueueEmpty/QueueF
   const q = new Queue<number>(1, { loop });
   const g = new Task(q.get({ timeout: 10 }), { loop });
   loop.call_later(1, () => g.cancel());
-  throws(() => loop.run_until_complete(g), CancelledError);
+  throws_a(() => loop.run_until_complete(g), CancelledError);
   assert.is(q._getters.length, 0);
   q.put_nowait(1);
   const p = new Task(q.put(2), { loop });
   loop.call_later(1, () => p.cancel());
-  throws(() => loop.run_until_complete(p), CancelledError);
+  throws_a(() => loop.run_until_complete(p), CancelledError);
   assert.is(q._putters.length, 0);
   assert.equal(q.get_nowait(), 1);
   assert.is(q.empty(), true);
@@ -236,16 +227,16 @@ test('python_compare: prefixes first; unordered mixes are TypeErrors that leave 
   assert.ok(python_compare([1, 2], [1, 2, 0]) < 0);
   assert.ok(python_compare('b', 'a') > 0);
   assert.is(python_compare([1, 'a'], [1, 'a']), 0);
-  throws(() => python_compare(1, 'a'), TypeError, /compare option/);
+  throws_a(() => python_compare(1, 'a'), TypeError, /compare option/);
   const q = new PriorityQueue<unknown>(0, { loop });
   q.put_nowait(1);
-  throws(() => q.put_nowait('a'), TypeError);
+  throws_a(() => q.put_nowait('a'), TypeError);
   assert.is(q.qsize(), 1);
 });
 
 test('JoinableQueue: task_done called too often is a clear error', () => {
   const q = new JoinableQueue<number>(0, { loop });
-  throws(() => q.task_done(), RangeError, /too many times/);
+  throws_a(() => q.task_done(), RangeError, /too many times/);
 });
 
 test('JoinableQueue: join waits until every item is done', () => {

@@ -8,6 +8,7 @@ import {
   logger, type Coroutine, type LogRecord,
 } from '../src/index.js';
 import { collect_until } from './support/gc.js';
+import { throws_a } from './support/asserts.js';
 
 let loop: TestLoop;
 
@@ -20,17 +21,6 @@ test.after.each(() => {
   loop.close();
 });
 
-function rejects(fn: () => unknown, cls: Function, message?: RegExp): unknown {
-  let caught: unknown = undefined;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof cls, `expected ${cls.name}, got ${String(caught)}`);
-  if (message) assert.match((caught as Error).message, message);
-  return caught;
-}
 
 // ---- Driving ----------------------------------------------------------------------------------------------
 
@@ -69,7 +59,7 @@ test('an exception propagates out of the task', () => {
     throw err;
   }
   const t = new Task(coro(), { loop });
-  rejects(() => loop.run_until_complete(t), TypeError, /^inside$/);
+  throws_a(() => loop.run_until_complete(t), TypeError, /^inside$/);
   assert.is(t.exception(), err);
   assert.is(t.cancelled(), false);
 });
@@ -97,7 +87,7 @@ test('a coroutine that throws null or undefined fails the task with a TypeError 
       throw value;
     }
     const t = new Task(coro(), { loop });
-    rejects(() => loop.run_until_complete(t), TypeError, new RegExp(`threw ${value}`));
+    throws_a(() => loop.run_until_complete(t), TypeError, new RegExp(`threw ${value}`));
     assert.is(t.done(), true);
     assert.is(Task.all_tasks(loop).size, 0);
   }
@@ -179,7 +169,7 @@ test('yield fut without the star fails the task with a RuntimeError that says yi
     return 1;
   }
   const t = new Task(coro(), { loop });
-  const e = rejects(() => loop.run_until_complete(t), RuntimeError, /yield\*/);
+  const e = throws_a(() => loop.run_until_complete(t), RuntimeError, /yield\*/);
   assert.is(t.exception(), e);
   f.cancel();
 });
@@ -205,29 +195,29 @@ test('yielding a generator fails with a message to use yield* on it', () => {
   function* coro(): Coroutine<void> {
     yield inner() as unknown as undefined;
   }
-  rejects(() => loop.run_until_complete(coro()), RuntimeError, /yield\* coro\(\)/);
+  throws_a(() => loop.run_until_complete(coro()), RuntimeError, /yield\* coro\(\)/);
 });
 
 test('yielding a Promise fails with a message about Promises', () => {
   function* coro(): Coroutine<void> {
     yield Promise.resolve(1) as unknown as undefined;
   }
-  rejects(() => loop.run_until_complete(coro()), RuntimeError, /Promise/);
+  throws_a(() => loop.run_until_complete(coro()), RuntimeError, /Promise/);
 });
 
 test('yielding a number fails with a clear message', () => {
   function* coro(): Coroutine<void> {
     yield 42 as unknown as undefined;
   }
-  rejects(() => loop.run_until_complete(coro()), RuntimeError, /bad yield: 42.*yield\*/);
+  throws_a(() => loop.run_until_complete(coro()), RuntimeError, /bad yield: 42.*yield\*/);
 });
 
 test('new Task(fn) with a function is a TypeError that says to call it', () => {
   function* coro(): Coroutine<void> {}
-  rejects(() => new Task(coro as unknown as Coroutine<void>, { loop }), TypeError, /not a function/);
-  rejects(() => new Task(42 as unknown as Coroutine<void>, { loop }), TypeError);
+  throws_a(() => new Task(coro as unknown as Coroutine<void>, { loop }), TypeError, /not a function/);
+  throws_a(() => new Task(42 as unknown as Coroutine<void>, { loop }), TypeError);
   const f = new Future<void>({ loop });
-  rejects(() => new Task(f as unknown as Coroutine<void>, { loop }), TypeError);
+  throws_a(() => new Task(f as unknown as Coroutine<void>, { loop }), TypeError);
   // Nothing was scheduled by the failed constructors.
   assert.is(Task.all_tasks(loop).size, 0);
 });
@@ -249,7 +239,7 @@ test('cancel(): CancelledError is thrown at the yield point and the task ends ca
   }
   const t = new Task(coro(), { loop });
   loop.call_later(1, () => assert.is(t.cancel(), true));
-  rejects(() => loop.run_until_complete(t), CancelledError);
+  throws_a(() => loop.run_until_complete(t), CancelledError);
   assert.is(t.cancelled(), true);
   assert.equal(log, ['start', 'caught CancelledError']);
   assert.is(loop.time(), 1);
@@ -284,7 +274,7 @@ test('cancel(): finally blocks run through a 3-deep yield* chain, innermost firs
   const t = new Task(c1(), { loop });
   loop.run_once();
   assert.is(t.cancel(), true);
-  rejects(() => loop.run_until_complete(t), CancelledError);
+  throws_a(() => loop.run_until_complete(t), CancelledError);
   assert.equal(log, ['finally3', 'finally2', 'finally1']);
   assert.is(loop.time(), 0);
 });
@@ -309,7 +299,7 @@ test('cancel(): a finally that itself does yield* sleep() completes', () => {
   }
   const t = new Task(outer(), { loop });
   loop.call_later(1, () => t.cancel());
-  rejects(() => loop.run_until_complete(t), CancelledError);
+  throws_a(() => loop.run_until_complete(t), CancelledError);
   assert.equal(log, ['cleanup start 1', 'cleanup end 3', 'outer finally 3']);
   assert.is(t.cancelled(), true);
 });
@@ -359,7 +349,7 @@ test('cancel of a task that has not started yet: its body never runs', () => {
   const t = new Task(coro(), { loop });
   assert.is(t.cancel(), true);
   assert.is(t.done(), false); // cancellation is delivered by the next step
-  rejects(() => loop.run_until_complete(t), CancelledError);
+  throws_a(() => loop.run_until_complete(t), CancelledError);
   assert.is(t.cancelled(), true);
   assert.equal(log, []);
 });
@@ -377,7 +367,7 @@ test('cancel twice: both return true while pending; the task is cancelled once',
   loop.run_once();
   assert.is(t.cancel(), true);
   assert.is(t.cancel(), true);
-  rejects(() => loop.run_until_complete(t), CancelledError);
+  throws_a(() => loop.run_until_complete(t), CancelledError);
   assert.is(t.cancelled(), true);
   assert.equal(log, ['finally']);
   assert.is(t.cancel(), false);
@@ -409,7 +399,7 @@ test('cancel while the awaited future is already done (wake-up pending): still c
   loop.run_once(); // the task now waits on f
   f.set_result(1); // its wake-up is scheduled
   assert.is(t.cancel(), true);
-  rejects(() => loop.run_until_complete(t), CancelledError);
+  throws_a(() => loop.run_until_complete(t), CancelledError);
   assert.equal(log, ['CancelledError']);
 });
 
@@ -422,7 +412,7 @@ test('cancelling a task cancels the future it waits on', () => {
   loop.run_once();
   t.cancel();
   assert.is(f.cancelled(), true);
-  rejects(() => loop.run_until_complete(t), CancelledError);
+  throws_a(() => loop.run_until_complete(t), CancelledError);
 });
 
 test('a task waiting on a future that its owner cancels ends cancelled', () => {
@@ -432,7 +422,7 @@ test('a task waiting on a future that its owner cancels ends cancelled', () => {
   }
   const t = new Task(coro(), { loop });
   loop.call_later(2, () => f.cancel());
-  rejects(() => loop.run_until_complete(t), CancelledError);
+  throws_a(() => loop.run_until_complete(t), CancelledError);
   assert.is(t.cancelled(), true);
   assert.is(loop.time(), 2);
 });
@@ -448,7 +438,7 @@ test('a task waiting on another task that gets cancelled ends cancelled', () => 
   }
   const outer = new Task(waiter(), { loop });
   loop.call_later(1, () => inner.cancel());
-  rejects(() => loop.run_until_complete(outer), CancelledError);
+  throws_a(() => loop.run_until_complete(outer), CancelledError);
   assert.is(inner.cancelled(), true);
   assert.is(outer.cancelled(), true);
 });
@@ -459,7 +449,7 @@ test('the seed\'s Task timeout option cancels the task when the time is up', () 
     return 12;
   }
   const t = new Task(coro(), { loop, timeout: 0.5 });
-  rejects(() => loop.run_until_complete(t), CancelledError);
+  throws_a(() => loop.run_until_complete(t), CancelledError);
   assert.is(t.cancelled(), true);
   assert.is(loop.time(), 0.5);
 });
@@ -509,7 +499,7 @@ test('a task that cancels itself gets CancelledError at its next yield', () => {
     }
   }
   const t = new Task(coro(), { loop });
-  rejects(() => loop.run_until_complete(t), CancelledError);
+  throws_a(() => loop.run_until_complete(t), CancelledError);
   assert.equal(log, ['still running', 'CancelledError@0']);
   assert.is(t.cancelled(), true);
 });
@@ -677,11 +667,11 @@ test('coroutine(fn) on a plain function that throws: raised when driven', () => 
     throw new RangeError('plain');
   });
   const coro = c();
-  rejects(() => loop.run_until_complete(coro), RangeError, /plain/);
+  throws_a(() => loop.run_until_complete(coro), RangeError, /plain/);
 });
 
 test('coroutine() of a non-function is a TypeError', () => {
-  rejects(() => coroutine(42 as unknown as () => number), TypeError);
+  throws_a(() => coroutine(42 as unknown as () => number), TypeError);
 });
 
 test('task(fn) returns a function that starts a running Task', () => {
@@ -732,16 +722,16 @@ test('ensure_future passes futures and tasks through and wraps coroutines', () =
 });
 
 test('ensure_future of anything else is a TypeError', () => {
-  rejects(() => ensure_future(42 as unknown as Coroutine<number>, { loop }), TypeError);
-  rejects(() => ensure_future(Promise.resolve(1) as unknown as Coroutine<number>, { loop }), TypeError);
-  rejects(() => ensure_future((() => 1) as unknown as Coroutine<number>, { loop }), TypeError);
+  throws_a(() => ensure_future(42 as unknown as Coroutine<number>, { loop }), TypeError);
+  throws_a(() => ensure_future(Promise.resolve(1) as unknown as Coroutine<number>, { loop }), TypeError);
+  throws_a(() => ensure_future((() => 1) as unknown as Coroutine<number>, { loop }), TypeError);
 });
 
 test('ensure_future of a future of another loop with an explicit loop is an error', () => {
   const other = new TestLoop();
   try {
     const f = new Future<number>({ loop: other });
-    rejects(() => ensure_future(f, { loop }), RuntimeError);
+    throws_a(() => ensure_future(f, { loop }), RuntimeError);
   } finally {
     other.close();
   }

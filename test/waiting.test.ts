@@ -6,6 +6,7 @@ import {
   as_completed, gather, set_event_loop, sleep, wait, wait_for,
   type Coroutine, type ReturnWhen,
 } from '../src/index.js';
+import { throws_a } from './support/asserts.js';
 
 let loop: TestLoop;
 
@@ -18,17 +19,6 @@ test.after.each(() => {
   loop.close();
 });
 
-function rejects(fn: () => unknown, cls: Function, message?: RegExp): unknown {
-  let caught: unknown = undefined;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof cls, `expected ${cls.name}, got ${String(caught)}`);
-  if (message) assert.match((caught as Error).message, message);
-  return caught;
-}
 
 /** A coroutine that sleeps `delay` virtual seconds, logs `value@time`, and returns `value`. */
 function* after<T>(delay: number, value: T, log?: string[]): Coroutine<T> {
@@ -105,7 +95,7 @@ test('cancelling a sleeping task cancels its timer', () => {
   loop.run_once();
   assert.is(loop._scheduled.peek()?.when, 10);
   t.cancel();
-  rejects(() => loop.run_until_complete(t), CancelledError);
+  throws_a(() => loop.run_until_complete(t), CancelledError);
   assert.is(loop._scheduled.peek(), undefined);
   assert.is(loop.time(), 0);
 });
@@ -144,7 +134,7 @@ test('wait: FIRST_EXCEPTION returns at the first failure', () => {
   assert.equal(pending, new Set([c]));
   assert.is((b.exception() as Error).message, 'b failed');
   c.cancel();
-  rejects(() => loop.run_until_complete(c), CancelledError);
+  throws_a(() => loop.run_until_complete(c), CancelledError);
 });
 
 test('wait: FIRST_EXCEPTION without any exception waits for all', () => {
@@ -165,7 +155,7 @@ test('wait: FIRST_EXCEPTION with a failure already there returns at once', () =>
   assert.equal(done, new Set([failed]));
   assert.equal(pending, new Set([slow]));
   slow.cancel();
-  rejects(() => loop.run_until_complete(slow), CancelledError);
+  throws_a(() => loop.run_until_complete(slow), CancelledError);
 });
 
 test('wait: FIRST_COMPLETED with a future already done returns at once', () => {
@@ -177,7 +167,7 @@ test('wait: FIRST_COMPLETED with a future already done returns at once', () => {
   assert.equal(done, new Set([f]));
   assert.equal(pending, new Set([slow]));
   slow.cancel();
-  rejects(() => loop.run_until_complete(slow), CancelledError);
+  throws_a(() => loop.run_until_complete(slow), CancelledError);
 });
 
 test('wait: a cancelled future counts as done but not as an exception', () => {
@@ -250,13 +240,13 @@ test('wait: empty input is an error', () => {
   function* coro(): Coroutine<unknown> {
     return yield* wait([], { loop });
   }
-  rejects(() => loop.run_until_complete(coro()), RangeError, /empty/);
+  throws_a(() => loop.run_until_complete(coro()), RangeError, /empty/);
 });
 
 test('wait: a single future instead of an iterable, or a bad return_when, is an error', () => {
   const f = new Future<number>({ loop });
-  rejects(() => loop.run_until_complete(wait(f as unknown as Future<number>[], { loop })), TypeError);
-  rejects(() => loop.run_until_complete(wait([f], { loop, return_when: 'SOMETIMES' as ReturnWhen })), RangeError);
+  throws_a(() => loop.run_until_complete(wait(f as unknown as Future<number>[], { loop })), TypeError);
+  throws_a(() => loop.run_until_complete(wait([f], { loop, return_when: 'SOMETIMES' as ReturnWhen })), RangeError);
   f.cancel();
 });
 
@@ -270,7 +260,7 @@ test('wait: cancelling the waiting task leaves the awaited futures alone', () =>
   const a = new Task(after(10, 'a'), { loop });
   const w = new Task(wait([a], { loop }), { loop });
   loop.call_later(1, () => w.cancel());
-  rejects(() => loop.run_until_complete(w), CancelledError);
+  throws_a(() => loop.run_until_complete(w), CancelledError);
   assert.is(a.done(), false);
   assert.is(loop.run_until_complete(a), 'a');
 });
@@ -295,7 +285,7 @@ test('wait_for: on timeout raises TimeoutError and cancels the inner task', () =
     }
   }
   const t = new Task(inner(), { loop });
-  rejects(() => loop.run_until_complete(wait_for(t, 3, { loop })), TimeoutError);
+  throws_a(() => loop.run_until_complete(wait_for(t, 3, { loop })), TimeoutError);
   assert.is(loop.time(), 3);
   loop.run_once();
   loop.run_once();
@@ -323,7 +313,7 @@ test('wait_for: on a future; an exception of the inner is raised', () => {
   const f = new Future<number>({ loop });
   loop.call_later(1, () => f.set_result(9));
   assert.is(loop.run_until_complete(wait_for(f, 2, { loop })), 9);
-  rejects(() => loop.run_until_complete(wait_for(fail_after(1, new RangeError('inner')), 2, { loop })), RangeError, /inner/);
+  throws_a(() => loop.run_until_complete(wait_for(fail_after(1, new RangeError('inner')), 2, { loop })), RangeError, /inner/);
 });
 
 test('wait_for: cancelling the outer cancels the inner', () => {
@@ -339,7 +329,7 @@ test('wait_for: cancelling the outer cancels the inner', () => {
   const inner_task = new Task(inner(), { loop });
   const outer = new Task(wait_for(inner_task, 5, { loop }), { loop });
   loop.call_later(1, () => outer.cancel());
-  rejects(() => loop.run_until_complete(outer), CancelledError);
+  throws_a(() => loop.run_until_complete(outer), CancelledError);
   loop.run_once();
   loop.run_once();
   assert.is(inner_task.cancelled(), true);
@@ -351,7 +341,7 @@ test('wait_for: cancelling the outer with a null timeout cancels the inner too',
   const inner_task = new Task(after(10, 'x'), { loop });
   const outer = new Task(wait_for(inner_task, null, { loop }), { loop });
   loop.call_later(1, () => outer.cancel());
-  rejects(() => loop.run_until_complete(outer), CancelledError);
+  throws_a(() => loop.run_until_complete(outer), CancelledError);
   assert.is(inner_task.cancelled(), true);
 });
 
@@ -455,7 +445,7 @@ test('as_completed: the coroutines can be waited for concurrently by different t
 });
 
 test('as_completed: empty input is an error', () => {
-  rejects(() => [...as_completed([], { loop })], RangeError);
+  throws_a(() => [...as_completed([], { loop })], RangeError);
 });
 
 // ---- gather ----------------------------------------------------------------------------------------------
@@ -482,7 +472,7 @@ test('gather: the first exception fails the gather; the others keep running', ()
   const b = new Task(fail_after(2, new RangeError('b failed'), log), { loop });
   const c = new Task(after(3, 'c', log), { loop });
   const g = gather(a, b, c, { loop });
-  rejects(() => loop.run_until_complete(g), RangeError, /b failed/);
+  throws_a(() => loop.run_until_complete(g), RangeError, /b failed/);
   assert.is(loop.time(), 2);
   assert.is(c.done(), false);
   assert.is(loop.run_until_complete(c), 'c');
@@ -513,12 +503,12 @@ test('gather: a child cancelled on its own fails the gather with CancelledError 
   const other = new Task(after(5, 'y'), { loop });
   const g = gather(f, other, { loop });
   loop.call_later(1, () => f.cancel());
-  rejects(() => loop.run_until_complete(g), CancelledError);
+  throws_a(() => loop.run_until_complete(g), CancelledError);
   assert.is(loop.time(), 1);
   assert.is(g.cancelled(), false);
   assert.is(other.done(), false);
   other.cancel();
-  rejects(() => loop.run_until_complete(other), CancelledError);
+  throws_a(() => loop.run_until_complete(other), CancelledError);
 });
 
 test('gather: cancelling the gather cancels the children and ends it cancelled', () => {
@@ -536,7 +526,7 @@ test('gather: cancelling the gather cancels the children and ends it cancelled',
   const b = new Task(child('b', 10), { loop });
   const g = gather(a, b, { loop });
   loop.call_later(1, () => assert.is(g.cancel(), true));
-  rejects(() => loop.run_until_complete(g), CancelledError);
+  throws_a(() => loop.run_until_complete(g), CancelledError);
   assert.is(g.cancelled(), true);
   assert.is(a.cancelled(), true);
   assert.is(b.cancelled(), true);
@@ -552,7 +542,7 @@ test('gather: cancelling the task that waits on a gather cancels the children', 
   }
   const w = new Task(waiter(), { loop });
   loop.call_later(1, () => w.cancel());
-  rejects(() => loop.run_until_complete(w), CancelledError);
+  throws_a(() => loop.run_until_complete(w), CancelledError);
   assert.is(w.cancelled(), true);
   assert.is(a.cancelled(), true);
   assert.is(b.cancelled(), true);
