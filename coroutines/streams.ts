@@ -14,7 +14,7 @@ import { get_event_loop, type AbstractEventLoop } from '../src/events.js';
 import { Future, type Coroutine } from '../src/futures.js';
 import { Protocol } from '../src/protocols.js';
 import { iscoroutine } from '../src/tasks.js';
-import type { Transport, WriteTransport } from '../src/transports.js';
+import { check_bytes, type Transport, type WriteTransport } from '../src/transports.js';
 import type { ConnectionOptions, Server, ServingOptions, UnixConnectionOptions, UnixServingOptions } from './network.js';
 import { ByteBuffer } from './stream_buffer.js';
 
@@ -45,11 +45,6 @@ export interface StreamOptions {
 }
 
 const NEWLINE = Buffer.from('\n');
-
-function check_bytes(data: unknown, what: string): asserts data is Uint8Array {
-  if (typeof data === 'string') throw new TypeError(`${what}: data must be bytes (a Uint8Array or Buffer), not a string: encode it first, e.g. Buffer.from(s)`);
-  if (!(data instanceof Uint8Array)) throw new TypeError(`${what}: data must be a Uint8Array or Buffer, not ${data === null ? 'null' : typeof data}`);
-}
 
 function check_size(n: unknown, what: string, allow_all: boolean): asserts n is number {
   if (typeof n !== 'number' || !Number.isInteger(n)) throw new TypeError(`${what}: n must be an integer, not ${String(n)}`);
@@ -127,7 +122,7 @@ export class StreamReader {
   }
 
   feed_data(data: Uint8Array): void {
-    check_bytes(data, 'feed_data');
+    check_bytes(data, 'StreamReader.feed_data');
     if (this._eof) throw new RuntimeError('feed_data after feed_eof');
     if (data.length === 0) return;
     this._buffer.push(data);
@@ -222,7 +217,7 @@ export class StreamReader {
    * everything buffered as `partial` (and `expected` null).
    */
   *readuntil(separator: Uint8Array = NEWLINE): Coroutine<Buffer> {
-    check_bytes(separator, 'readuntil');
+    check_bytes(separator, 'StreamReader.readuntil');
     const seplen = separator.length;
     if (seplen === 0) throw new RangeError('readuntil: the separator must be at least one byte long');
     if (this._exception !== null) throw this._exception;
