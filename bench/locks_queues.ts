@@ -6,20 +6,10 @@
 // Both tulip-ts figures run inside one Task, so they measure the coroutine path itself (a generator per
 // acquire()/put()/get(), no loop turn). Each figure is the best of several runs.
 import { Lock, Queue, Task, new_event_loop, type Coroutine } from '../src/index.js';
+import { best, best_async } from './timing.js';
 
-const REPEAT = 5;
 const N = 1_000_000;
 
-function best(fn: () => number): number {
-  let min = Infinity;
-  for (let i = 0; i < REPEAT; i++) min = Math.min(min, fn());
-  return min;
-}
-async function best_async(fn: () => Promise<number>): Promise<number> {
-  let min = Infinity;
-  for (let i = 0; i < REPEAT; i++) min = Math.min(min, await fn());
-  return min;
-}
 
 /** Runs `body` in a Task on a fresh loop and returns ns per iteration of its own timing. */
 function in_task(body: () => Coroutine<number>): number {

@@ -13,19 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binding } from '../src/binding.js';
 import { Future, Task, new_event_loop, type Coroutine } from '../src/index.js';
+import { best, best_async } from './timing.js';
 
-const REPEAT = 5;
 
-function best(fn: () => number): number {
-  let min = Infinity;
-  for (let i = 0; i < REPEAT; i++) min = Math.min(min, fn());
-  return min;
-}
-async function best_async(fn: () => Promise<number>): Promise<number> {
-  let min = Infinity;
-  for (let i = 0; i < REPEAT; i++) min = Math.min(min, await fn());
-  return min;
-}
 
 // ---- call_soon chain ----
 function tulip_call_soon(n: number): number {
