@@ -365,7 +365,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     return run_in_executor(this, executor, fn, ...args);
   }
   override set_default_executor(executor: Executor | null): void {
-    set_default_executor(this, executor as Parameters<typeof set_default_executor>[1]);
+    set_default_executor(this, executor);
   }
   override wrap_future<T>(future: ConcurrentFuture<T> | Future<T>): Future<T> {
     return wrap_future(this, future);

@@ -11,6 +11,7 @@ import {
 import { gather, sleep } from '../coroutines/waiting.js';
 import type * as jobs from './support/executor_jobs.js';
 import type { Future } from '../src/futures.js';
+import { make_loop, register_loop_cleanup, run } from './support/loops.js';
 
 const JOBS = new URL('./support/executor_jobs.ts', import.meta.url).href;
 const ADD = executor_function<typeof jobs.add>(JOBS, 'add');
@@ -23,20 +24,7 @@ const RETURN_FUNCTION = executor_function<typeof jobs.return_function>(JOBS, 're
 const BLOCK = executor_function<typeof jobs.block>(JOBS, 'block');
 const BLOCK_UNTIL_RELEASED = executor_function<typeof jobs.block_until_released>(JOBS, 'block_until_released');
 
-const loops: AbstractEventLoop[] = [];
-function make_loop(): AbstractEventLoop {
-  const loop = new_event_loop();
-  loops.push(loop);
-  return loop;
-}
-test.after.each(() => {
-  for (const loop of loops.splice(0)) loop.close();
-});
-
-/** Runs `coro` on `loop`, failing (not hanging) after 20 s. */
-function run<T>(loop: AbstractEventLoop, coro: Coroutine<T> | Future<T>): T {
-  return loop.run_until_complete(coro, 20);
-}
+register_loop_cleanup();
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 function* settle<T>(f: Coroutine<T>): Coroutine<Settled<T>> {

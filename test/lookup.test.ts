@@ -1,26 +1,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { OSError, new_event_loop, type AbstractEventLoop, type Coroutine, type Future } from '../src/index.js';
+import { OSError, type Coroutine } from '../src/index.js';
 import { binding } from '../src/binding.js';
 import { get_default_executor } from '../src/executor.js';
 import { gaierror, getaddrinfo, getnameinfo, type AddrInfo } from '../coroutines/lookup.js';
 import { gather, sleep } from '../coroutines/waiting.js';
+import { make_loop, register_loop_cleanup, run } from './support/loops.js';
 
 const C = binding.constants;
 
-const loops: AbstractEventLoop[] = [];
-function make_loop(): AbstractEventLoop {
-  const loop = new_event_loop();
-  loops.push(loop);
-  return loop;
-}
-test.after.each(() => {
-  for (const loop of loops.splice(0)) loop.close();
-});
-
-function run<T>(loop: AbstractEventLoop, coro: Coroutine<T> | Future<T>): T {
-  return loop.run_until_complete(coro, 20);
-}
+register_loop_cleanup();
 
 function* caught(coro: Coroutine<unknown>): Coroutine<unknown> {
   try {
