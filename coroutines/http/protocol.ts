@@ -134,6 +134,8 @@ interface ParsedHeaders {
   compression: ContentCoding | null;
   upgrade: boolean;
   chunked: boolean;
+  /** A Transfer-Encoding field was present (chunked or not). */
+  transfer_encoding: boolean;
   content_length: number | null;
   expect_continue: boolean;
 }
@@ -224,7 +226,7 @@ function parse_headers(lines: string[], limits: Limits): ParsedHeaders {
     throw new InvalidHeader('Transfer-Encoding', 'sent together with Content-Length');
   }
   return {
-    headers, close, compression, chunked, content_length, expect_continue,
+    headers, close, compression, chunked, transfer_encoding, content_length, expect_continue,
     upgrade: upgrade_token && headers.has('upgrade'),
   };
 }
@@ -265,6 +267,8 @@ export function http_request_parser(limits?: ParserLimits): ParserFunction<RawRe
     const version = parse_version(line.slice(sp2 + 1), line);
     if (version[0] !== 1) throw new BadStatusLine(line);
     const h = parse_headers(lines, lim);
+    // A request body with a coding but not chunked has no knowable end (RFC 9112 6.3): guessing is smuggling.
+    if (h.transfer_encoding && !h.chunked) throw new InvalidHeader('Transfer-Encoding', 'chunked is not the final coding');
     out.feed_data({
       method, path, version,
       headers: h.headers,
