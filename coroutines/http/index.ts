@@ -11,3 +11,14 @@ export {
   type ContentCoding, type HttpMessageOptions, type HttpVersion, type ParserLimits, type PayloadOptions,
   type RawRequestMessage, type RawResponseMessage, type ResponseOptions,
 } from './protocol.js';
+export {
+  ClientProtocol, HttpRequest, HttpResponse, IDEMPOTENT_METHODS, InvalidURL, RemoteDisconnected, TooManyRedirects,
+  connect, parse_url, request, send_request, start,
+  type Connection, type HttpRequestOptions, type RequestData, type RequestOptions, type StartOptions,
+} from './client.js';
+export { Session, type SessionOptions } from './session.js';
+export {
+  CookieJar, domain_match, parse_cookie_date, parse_set_cookie,
+  type Cookie, type CookieJarOptions, type CookiesInit, type SetCookie,
+} from './cookies.js';
+export { FormData, basic_auth, guess_type, quote_plus, urlencode, type FormFieldOptions, type Params } from './forms.js';
