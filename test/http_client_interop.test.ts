@@ -1,0 +1,169 @@
+// The HTTP client against servers that are not ours, each in a child process: python3's http.server
+// (HTTP/1.0, then HTTP/1.1 with keep-alive) and Node's http module. The test binds the listening socket and
+// hands it to the child as fd 3, so the port is known before the child runs and nothing waits on its output;
+// the tulip loop then runs in this process while the child serves.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AF_INET, SOCK_STREAM, Socket, set_event_loop, type AbstractEventLoop, type Coroutine } from '../src/index.js';
+import { Session, request } from '../coroutines/http/index.js';
+import { make_loop, register_loop_cleanup, run } from './support/loops.js';
+
+register_loop_cleanup();
+
+const PY_SERVER = `
+import functools, http.server, socket, sys
+class Handler(http.server.SimpleHTTPRequestHandler):
+    protocol_version = sys.argv[2]
+    def log_message(self, *args): pass
+server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(Handler, directory=sys.argv[1]), bind_and_activate=False)
+server.socket = socket.socket(fileno=3)
+server.serve_forever()
+`;
+
+// Node's http: echoes what it got (with a digest of the body), counts connections, and has a few routes.
+const NODE_SERVER = `
+const http = require('http');
+const crypto = require('crypto');
+let connections = 0;
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks);
+    res.setHeader('X-Connection', String(req.socket.number));
+    if (req.url === '/chunked') {
+      res.write('one,');
+      res.write('two,');
+      return res.end('three');
+    }
+    if (req.url === '/redirect') {
+      res.writeHead(307, { Location: '/echo?moved=1' });
+      return res.end();
+    }
+    if (req.url === '/cookie') res.setHeader('Set-Cookie', ['node=yes; Path=/; HttpOnly', 'other=1']);
+    res.setHeader('Content-Type', 'application/json');
+    res.end(JSON.stringify({
+      method: req.method, url: req.url, headers: req.headers, length: body.length,
+      sha256: crypto.createHash('sha256').update(body).digest('hex'),
+    }));
+  });
+});
+server.on('connection', (s) => { s.number = ++connections; });
+server.keepAliveTimeout = 30000;
+server.listen({ fd: 3 });
+`;
+
+function listening_socket(): [Socket, number] {
+  const s = new Socket(AF_INET, SOCK_STREAM);
+  s.bind(['127.0.0.1', 0]);
+  s.listen(16);
+  return [s, (s.getsockname() as [string, number])[1]];
+}
+
+/** Runs `body` on a fresh loop while `argv` serves on a socket of ours (fd 3 in the child). */
+async function against<T>(argv: string[], body: (base: string, loop: AbstractEventLoop) => Coroutine<T>): Promise<T> {
+  const [listener, port] = listening_socket();
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit', listener.fileno()] });
+  const exited = once(child, 'exit');
+  listener.close(); // the child has its own copy
+  const loop = make_loop();
+  set_event_loop(loop);
+  try {
+    return run(loop, body(`http://127.0.0.1:${port}`, loop));
+  } finally {
+    set_event_loop(null);
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+let site: string;
+test.before(() => {
+  site = mkdtempSync(join(tmpdir(), 'tulip-http-site-'));
+  mkdirSync(join(site, 'sub'));
+  writeFileSync(join(site, 'index.html'), '<a href="sub/">sub</a>');
+  writeFileSync(join(site, 'sub', 'data.bin'), Buffer.from(Array.from({ length: 70_000 }, (_, i) => i % 251)));
+});
+test.after(() => rmSync(site, { recursive: true, force: true }));
+
+test('python3 http.server (HTTP/1.0): files, HEAD, 404, the directory redirect', async () => {
+  await against(['python3', '-c', PY_SERVER, site, 'HTTP/1.0'], function* (base) {
+    let r = yield* request('GET', `${base}/`);
+    assert.equal([r.status, r.version, r.content_type], [200, [1, 0], 'text/html']);
+    assert.is(yield* r.text(), '<a href="sub/">sub</a>');
+    r = yield* request('GET', `${base}/sub/data.bin`);
+    const data = yield* r.read();
+    assert.is(data.length, 70_000);
+    assert.is(data[69_999], 69_999 % 251);
+    r = yield* request('HEAD', `${base}/sub/data.bin`);
+    assert.equal([r.status, r.headers.get('content-length'), (yield* r.read()).length], [200, '70000', 0]);
+    r = yield* request('GET', `${base}/missing`);
+    assert.equal([r.status, r.reason], [404, 'File not found']);
+    yield* r.read();
+    r = yield* request('GET', `${base}/sub`);
+    assert.equal(r.history.map((h) => h.status), [301]);
+    assert.is(r.url, `${base}/sub/`);
+    assert.match(yield* r.text(), /data\.bin/);
+  });
+});
+
+test('python3 http.server (HTTP/1.1): a Session reuses one connection', async () => {
+  await against(['python3', '-c', PY_SERVER, site, 'HTTP/1.1'], function* (base) {
+    const session = new Session();
+    try {
+      for (let i = 0; i < 4; i++) {
+        const r = yield* session.request('GET', `${base}/sub/data.bin`);
+        assert.is((yield* r.read()).length, 70_000);
+      }
+      assert.is(session.connections_made, 1);
+    } finally {
+      session.close();
+    }
+  });
+});
+
+test('Node http: keep-alive reuse, chunked both ways, 307 with the body, cookies', async () => {
+  await against([process.execPath, '-e', NODE_SERVER], function* (base) {
+    const session = new Session();
+    try {
+      const seen = new Set<string>();
+      for (let i = 0; i < 3; i++) {
+        const r = yield* session.request('GET', `${base}/echo/${i}`);
+        yield* r.read();
+        seen.add(r.headers.get('x-connection')!);
+      }
+      assert.equal([...seen], ['1']);
+      assert.is(session.connections_made, 1);
+
+      let r = yield* session.request('GET', `${base}/chunked`);
+      assert.is(r.headers.get('transfer-encoding'), 'chunked');
+      assert.is(yield* r.text(), 'one,two,three');
+
+      const upload = Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * 7) % 256));
+      r = yield* session.request('POST', `${base}/upload`, { data: upload, chunked: 16 * 1024 });
+      let e = (yield* r.json()) as { method: string; url: string; length: number; sha256: string; headers: Record<string, string> };
+      assert.equal([e.length, e.headers['transfer-encoding']], [upload.length, 'chunked']);
+      assert.is(e.sha256, createHash('sha256').update(upload).digest('hex'));
+
+      r = yield* session.request('PUT', `${base}/redirect`, { data: 'kept' });
+      e = (yield* r.json()) as typeof e;
+      assert.equal([e.method, e.url, e.length, r.history[0]!.status], ['PUT', '/echo?moved=1', 4, 307]);
+
+      yield* (yield* session.request('GET', `${base}/cookie`)).read();
+      r = yield* session.request('GET', `${base}/echo`);
+      e = (yield* r.json()) as typeof e;
+      assert.is(e.headers.cookie, 'node=yes; other=1');
+      assert.is(session.connections_made, 1);
+    } finally {
+      session.close();
+    }
+  });
+});
+
+test.run();
