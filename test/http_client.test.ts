@@ -10,7 +10,7 @@ import {
   type AbstractEventLoop, type Coroutine,
 } from '../src/index.js';
 import {
-  CIMultiDict, CookieJar, FormData, HttpRequest, HttpResponse, InvalidURL, RemoteDisconnected, Session, TooManyRedirects,
+  CIMultiDict, CookieJar, FormData, PayloadTooLarge, HttpRequest, HttpResponse, InvalidURL, RemoteDisconnected, Session, TooManyRedirects,
   basic_auth, parse_cookie_date, parse_set_cookie, quote_plus, request, urlencode,
 } from '../coroutines/http/index.js';
 import { make_certs, type Certs } from './support/certs.js';
@@ -570,6 +570,13 @@ test('https: verified against the test CA; the default verification refuses an u
       assert.instance(e, SSLCertVerificationError);
       assert.match((e as Error).message, /CERTIFICATE_VERIFY_FAILED/);
     }
+    // ssl: null is the default, verified: never a way to turn verification off by accident.
+    try {
+      yield* request('GET', srv.url('/secure'), { ssl: null });
+      assert.unreachable('ssl: null did not verify');
+    } catch (e) {
+      assert.instance(e, SSLCertVerificationError);
+    }
     // A Session keeps TLS connections alive too, per context.
     const session = new Session();
     try {
@@ -596,6 +603,37 @@ test('https: a self-signed certificate fails verification with a clear SSL error
 });
 
 test.after(() => certs?.cleanup());
+
+test('max_size bounds a body (PayloadTooLarge); a bad charset is a clear error; a closed Session refuses', () => {
+  served((req) => (req.path === '/big' ? { chunked: true, body: [Buffer.alloc(600), Buffer.alloc(600)] } : { headers: [['Content-Type', 'text/plain; charset=no-such']], body: 'x' }), function* (srv) {
+    let r = yield* request('GET', srv.url('/big'), { max_size: 1000 });
+    try {
+      yield* r.read();
+      assert.unreachable('no limit');
+    } catch (e) {
+      assert.instance(e, PayloadTooLarge);
+    }
+    r = yield* request('GET', srv.url('/big'), { max_size: 1200 });
+    assert.is((yield* r.read()).length, 1200);
+    r = yield* request('GET', srv.url('/charset'));
+    try {
+      yield* r.text();
+      assert.unreachable('decoded');
+    } catch (e) {
+      assert.instance(e, RangeError);
+      assert.match((e as Error).message, /unknown text encoding "no-such"/);
+    }
+    assert.is(yield* r.text('utf-8'), 'x');
+    const session = new Session();
+    session.close();
+    try {
+      yield* session.request('GET', srv.url('/'));
+      assert.unreachable('closed session used');
+    } catch (e) {
+      assert.match((e as Error).message, /Session is closed/);
+    }
+  });
+});
 
 test('CIMultiDict headers come back in order', () => {
   served(() => ({ headers: [['X-A', '1'], ['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']], body: '' }), function* (srv) {

@@ -25,14 +25,14 @@ import { TextDecoder } from 'node:util';
 import { ConnectionError, ConnectionResetError } from '../../src/errors.js';
 import { get_event_loop, type AbstractEventLoop } from '../../src/events.js';
 import { CancelledError, type Coroutine } from '../../src/futures.js';
-import { SSLContext, CERT_NONE, create_default_context } from '../../src/ssl.js';
+import { CERT_NONE, PROTOCOL_TLS_CLIENT, SSLContext, create_default_context } from '../../src/ssl.js';
 import { Task } from '../../src/tasks.js';
 import type { Transport } from '../../src/transports.js';
 import { create_connection } from '../network.js';
-import { EofStream, StreamProtocol } from '../parsers.js';
+import { EofStream, StreamProtocol, type StreamBuffer } from '../parsers.js';
 import { wait, wait_for } from '../waiting.js';
 import { CookieJar, cookie_pairs, type Cookie, type CookiesInit } from './cookies.js';
-import { BadStatusLine, IncompleteRead } from './errors.js';
+import { BadStatusLine, HttpException, IncompleteRead } from './errors.js';
 import { FormData, basic_auth, urlencode, type Params } from './forms.js';
 import { CIMultiDict, type HeadersInit } from './multidict.js';
 import {
@@ -95,7 +95,7 @@ export interface HttpRequestOptions {
   chunked?: boolean | number | null;
   /** Send `Expect: 100-continue` and the body only once the server agrees (or after a second of silence). */
   expect100?: boolean;
-  /** TLS for https: true/undefined (verified, the default), false (not verified), or an SSLContext. */
+  /** TLS for https: true, null or undefined (verified: the default), false (not verified), or an SSLContext. */
   ssl?: boolean | SSLContext | null;
 }
 
@@ -108,18 +108,21 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 let default_context: SSLContext | null = null;
 let unverified_context: SSLContext | null = null;
 
-/** The shared contexts: made once, since loading the system's CAs costs milliseconds. */
+/**
+ * The context for an https request: verified unless `ssl` is exactly false (null and undefined mean "the
+ * default", which verifies). The two shared contexts are made once: loading the system's CAs takes time.
+ */
 function tls_context(ssl: boolean | SSLContext | null | undefined): SSLContext {
   if (ssl instanceof SSLContext) return ssl;
-  if (ssl === false || ssl === null) {
+  if (ssl === false) {
     if (unverified_context === null) {
-      unverified_context = create_default_context();
+      unverified_context = new SSLContext(PROTOCOL_TLS_CLIENT);
       unverified_context.check_hostname = false;
       unverified_context.verify_mode = CERT_NONE;
     }
     return unverified_context;
   }
-  if (ssl !== undefined && ssl !== true) throw new TypeError('ssl must be true, false, or an SSLContext');
+  if (ssl !== undefined && ssl !== null && ssl !== true) throw new TypeError('ssl must be true, false, or an SSLContext');
   return (default_context ??= create_default_context());
 }
 
@@ -381,6 +384,8 @@ function has_body(method: string, status: number): boolean {
 
 /** How long a request with `Expect: 100-continue` waits for the server's go-ahead before sending anyway. */
 const CONTINUE_TIMEOUT = 1;
+/** Interim (1xx) responses skipped before the final one: a server sending them forever is an error. */
+const MAX_INTERIM = 100;
 
 export interface StartOptions {
   loop?: AbstractEventLoop;
@@ -407,6 +412,8 @@ export class HttpResponse {
   /** The body, chunk by chunk (null at the end); read() collects it. */
   content: Payload = new Payload(null);
   transport: Transport | null = null;
+  /** The connection's input (after a `101 Switching Protocols`, what the new protocol reads from). */
+  stream: StreamBuffer | null = null;
   /** @internal */ _connection: Connection | null = null;
   private _body: Buffer | null = null;
   private _reusable = false;
@@ -446,9 +453,10 @@ export class HttpResponse {
     const loop = options.loop ?? get_event_loop();
     this._connection = connection;
     this.transport = connection.transport;
-    const stream = connection.protocol.stream;
+    const stream = (this.stream = connection.protocol.stream);
     let message: RawResponseMessage;
-    for (;;) {
+    for (let interim = 0; ; interim++) {
+      if (interim > MAX_INTERIM) throw new HttpException(`more than ${MAX_INTERIM} interim (1xx) responses`);
       const out = stream.set_parser(http_response_parser(options.limits), { loop });
       if (request !== null && request._writer !== null) {
         // The body waits for `100 Continue`; servers that ignore Expect get it after a second anyway.
