@@ -1,27 +1,14 @@
 // examples/curl.ts and examples/crawl.ts as smoke tests: each runs as its own program (importing 'tulip-ts'
 // as a user would) against a server that is not ours, in another child process: python3's http.server over
-// a temporary site of linked pages, and Node's https with a test CA for curl's TLS. The listening socket is
-// bound here and handed to the server as fd 3, so its port is known before it starts.
+// a temporary site of linked pages, and Node's https with a test CA for curl's TLS.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AF_INET, SOCK_STREAM, Socket } from '../src/index.js';
+import { PY_HTTP_SERVER, serve_child } from './support/http_server.js';
 import { make_certs } from './support/certs.js';
 import { kill_all, start, type Program } from './support/program.js';
-
-const PY_SERVER = `
-import functools, http.server, socket, sys
-class Handler(http.server.SimpleHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-    def log_message(self, *args): pass
-server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(Handler, directory=sys.argv[1]), bind_and_activate=False)
-server.socket = socket.socket(fileno=3)
-server.serve_forever()
-`;
 
 const NODE_HTTPS_SERVER = `
 const https = require('https');
@@ -33,24 +20,6 @@ https.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, (
 }).listen({ fd: 3 });
 `;
 
-/** Starts a server child on a socket bound here; returns its base URL and a stop function. */
-function serve(argv: string[], scheme = 'http'): { base: string; stop: () => Promise<void> } {
-  const s = new Socket(AF_INET, SOCK_STREAM);
-  s.bind(['127.0.0.1', 0]);
-  s.listen(16);
-  const port = (s.getsockname() as [string, number])[1];
-  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit', s.fileno()] });
-  const exited = once(child, 'exit');
-  s.close();
-  return {
-    base: `${scheme}://127.0.0.1:${port}`,
-    stop: async () => {
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
-
 // The site: an index linking to 8 pages, each linking back and to a shared page and a text file; a link
 // out of the root, a broken link, and fragments that must not make duplicates.
 const site = mkdtempSync(join(tmpdir(), 'tulip-crawl-'));
@@ -61,9 +30,9 @@ writeFileSync(join(site, 'index.html'), `<html><body>${pages.map((p) => `<a href
 for (const p of pages) writeFileSync(join(site, p), `<a href="../index.html#x">home</a> <a HREF=shared.html>shared</a> <a href="notes.txt">notes</a>`);
 writeFileSync(join(site, 'docs', 'shared.html'), '<a href="/">root</a>');
 writeFileSync(join(site, 'docs', 'notes.txt'), 'href="never-followed.html"');
-const py = serve(['python3', '-c', PY_SERVER, site]);
+const py = serve_child(['python3', '-c', PY_HTTP_SERVER, site, 'HTTP/1.1']);
 const certs = make_certs();
-const tls = serve([process.execPath, '-e', NODE_HTTPS_SERVER, certs.server_cert, certs.server_key], 'https');
+const tls = serve_child([process.execPath, '-e', NODE_HTTPS_SERVER, certs.server_cert, certs.server_key], 'https');
 
 const programs: Program[] = [];
 test.after.each(async () => kill_all(...programs.splice(0)));

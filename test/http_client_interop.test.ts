@@ -1,30 +1,18 @@
 // The HTTP client against servers that are not ours, each in a child process: python3's http.server
-// (HTTP/1.0, then HTTP/1.1 with keep-alive) and Node's http module. The test binds the listening socket and
-// hands it to the child as fd 3, so the port is known before the child runs and nothing waits on its output;
-// the tulip loop then runs in this process while the child serves.
+// (HTTP/1.0, then HTTP/1.1 with keep-alive) and Node's http module. The tulip loop runs in this process
+// while the child serves (support/http_server.ts serve_child: the listening socket is ours, passed as fd 3).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AF_INET, SOCK_STREAM, Socket, set_event_loop, type AbstractEventLoop, type Coroutine } from '../src/index.js';
+import { set_event_loop, type AbstractEventLoop, type Coroutine } from '../src/index.js';
 import { Session, request } from '../coroutines/http/index.js';
+import { PY_HTTP_SERVER, serve_child } from './support/http_server.js';
 import { make_loop, register_loop_cleanup, run } from './support/loops.js';
 
 register_loop_cleanup();
-
-const PY_SERVER = `
-import functools, http.server, socket, sys
-class Handler(http.server.SimpleHTTPRequestHandler):
-    protocol_version = sys.argv[2]
-    def log_message(self, *args): pass
-server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(Handler, directory=sys.argv[1]), bind_and_activate=False)
-server.socket = socket.socket(fileno=3)
-server.serve_forever()
-`;
 
 // Node's http: echoes what it got (with a digest of the body), counts connections, and has a few routes.
 const NODE_SERVER = `
@@ -59,27 +47,16 @@ server.keepAliveTimeout = 30000;
 server.listen({ fd: 3 });
 `;
 
-function listening_socket(): [Socket, number] {
-  const s = new Socket(AF_INET, SOCK_STREAM);
-  s.bind(['127.0.0.1', 0]);
-  s.listen(16);
-  return [s, (s.getsockname() as [string, number])[1]];
-}
-
-/** Runs `body` on a fresh loop while `argv` serves on a socket of ours (fd 3 in the child). */
+/** Runs `body` on a fresh loop while `argv` serves (in a child process). */
 async function against<T>(argv: string[], body: (base: string, loop: AbstractEventLoop) => Coroutine<T>): Promise<T> {
-  const [listener, port] = listening_socket();
-  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit', listener.fileno()] });
-  const exited = once(child, 'exit');
-  listener.close(); // the child has its own copy
+  const server = serve_child(argv);
   const loop = make_loop();
   set_event_loop(loop);
   try {
-    return run(loop, body(`http://127.0.0.1:${port}`, loop));
+    return run(loop, body(server.base, loop));
   } finally {
     set_event_loop(null);
-    child.kill('SIGKILL');
-    await exited;
+    await server.stop();
   }
 }
 
@@ -93,7 +70,7 @@ test.before(() => {
 test.after(() => rmSync(site, { recursive: true, force: true }));
 
 test('python3 http.server (HTTP/1.0): files, HEAD, 404, the directory redirect', async () => {
-  await against(['python3', '-c', PY_SERVER, site, 'HTTP/1.0'], function* (base) {
+  await against(['python3', '-c', PY_HTTP_SERVER, site, 'HTTP/1.0'], function* (base) {
     let r = yield* request('GET', `${base}/`);
     assert.equal([r.status, r.version, r.content_type], [200, [1, 0], 'text/html']);
     assert.is(yield* r.text(), '<a href="sub/">sub</a>');
@@ -114,7 +91,7 @@ test('python3 http.server (HTTP/1.0): files, HEAD, 404, the directory redirect',
 });
 
 test('python3 http.server (HTTP/1.1): a Session reuses one connection', async () => {
-  await against(['python3', '-c', PY_SERVER, site, 'HTTP/1.1'], function* (base) {
+  await against(['python3', '-c', PY_HTTP_SERVER, site, 'HTTP/1.1'], function* (base) {
     const session = new Session();
     try {
       for (let i = 0; i < 4; i++) {

@@ -1,8 +1,10 @@
 // A tiny HTTP server for client tests, on the same loop as the client: StreamProtocol + the protocol
 // module's request parser and Response writer. Each connection runs one Task that reads requests in order
 // and hands them to a handler; the server counts connections and records every request.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import {
-  EofStream, StreamProtocol, Task, create_server, type AbstractEventLoop, type Coroutine, type SSLContext, type Server, type Transport,
+  AF_INET, EofStream, SOCK_STREAM, Socket, StreamProtocol, Task, create_server, type AbstractEventLoop, type Coroutine, type SSLContext, type Server, type Transport,
 } from '../../src/index.js';
 import { HttpVersion10, Response, http_request_parser, read_payload, type RawRequestMessage } from '../../coroutines/http/index.js';
 
@@ -127,5 +129,46 @@ export function echo(req: Received): Reply {
   return {
     headers: [['Content-Type', 'application/json']],
     body: JSON.stringify({ method: req.method, path: req.path, headers: req.headers, body: req.body.toString('latin1') }),
+  };
+}
+
+// ---- servers that are not ours, in child processes ----
+
+/** python3's http.server over a directory: `python3 -c PY_HTTP_SERVER DIR HTTP/1.0|HTTP/1.1`, serving fd 3. */
+export const PY_HTTP_SERVER = `
+import functools, http.server, socket, sys
+class Handler(http.server.SimpleHTTPRequestHandler):
+    protocol_version = sys.argv[2]
+    def log_message(self, *args): pass
+server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(Handler, directory=sys.argv[1]), bind_and_activate=False)
+server.socket = socket.socket(fileno=3)
+server.serve_forever()
+`;
+
+export interface ChildServer {
+  /** 'http://127.0.0.1:PORT' (or https). */
+  base: string;
+  /** Kills the server and waits for it to be gone. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `argv` serving on a listening socket bound here and handed over as fd 3: the port is known before
+ * the child runs, so nothing waits on its output (and a tulip loop may run in this process meanwhile).
+ */
+export function serve_child(argv: string[], scheme: 'http' | 'https' = 'http'): ChildServer {
+  const s = new Socket(AF_INET, SOCK_STREAM);
+  s.bind(['127.0.0.1', 0]);
+  s.listen(16);
+  const port = (s.getsockname() as [string, number])[1];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit', s.fileno()] });
+  const exited = once(child, 'exit');
+  s.close(); // the child has its own copy
+  return {
+    base: `${scheme}://127.0.0.1:${port}`,
+    stop: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
   };
 }
