@@ -5,6 +5,7 @@
 // (python3's http.server, Node's http) are in test/http_client_interop.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { deflateRawSync, deflateSync, gunzipSync, gzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import {
   PROTOCOL_TLS_SERVER, SSLCertVerificationError, SSLContext, TimeoutError, create_default_context, gather, set_event_loop, sleep,
   type AbstractEventLoop, type Coroutine,
@@ -248,6 +249,42 @@ test('chunked bodies both ways; a body that ends at EOF; text() honours the char
     assert.is(srv.requests.at(-1)!.body.length, 100_000);
     assert.is(header(srv.requests.at(-1)!, 'transfer-encoding'), 'chunked');
     assert.is(header(srv.requests.at(-1)!, 'content-length'), undefined);
+  });
+});
+
+test('gzip and deflate response bodies are decoded (Content-Length or chunked)', () => {
+  const text = 'tulip '.repeat(20_000);
+  const bodies: Record<string, Buffer> = {
+    gzip: gzipSync(text), deflate: deflateSync(text), 'deflate-raw': deflateRawSync(text),
+  };
+  served((req) => {
+    const [, coding, framing] = req.path.split('/');
+    const body = bodies[coding!]!;
+    const chunks = framing === 'chunked' ? [body.subarray(0, 10), body.subarray(10, 100), body.subarray(100)] : body;
+    return { headers: [['Content-Encoding', coding!.replace('-raw', '')]], body: chunks, chunked: framing === 'chunked' };
+  }, function* (srv) {
+    for (const coding of Object.keys(bodies)) {
+      for (const framing of ['length', 'chunked']) {
+        const r = yield* request('GET', srv.url(`/${coding}/${framing}`));
+        assert.is(yield* r.text(), text, `${coding} ${framing}`);
+      }
+    }
+    assert.is(header(srv.requests[0]!, 'accept-encoding'), 'gzip, deflate');
+  });
+});
+
+test('compress: the request body goes deflated (or gzipped), chunked, with Content-Encoding', () => {
+  served(echo, function* (srv) {
+    const text = 'compress me '.repeat(1000);
+    for (const compress of [true, 'gzip'] as const) {
+      yield* (yield* request('POST', srv.url('/c'), { data: text, compress })).read();
+      const got = srv.requests.at(-1)!;
+      const coding = compress === true ? 'deflate' : 'gzip';
+      assert.equal([header(got, 'content-encoding'), header(got, 'transfer-encoding')], [coding, 'chunked']);
+      assert.ok(got.body.length < text.length / 10);
+      const plain = coding === 'gzip' ? gunzipSync(got.body) : got.body[0] === 0x78 ? inflateSync(got.body) : inflateRawSync(got.body);
+      assert.is(plain.toString(), text);
+    }
   });
 });
 
