@@ -8,12 +8,16 @@ import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as zlib from 'node:zlib';
 import { binding as b } from '../src/binding.js';
-import { ZlibError, ZlibStream, type ZlibErrorCode, type ZlibMode } from '../src/index.js';
+import {
+  DataBuffer, EofStream, StreamBuffer, ZlibError, ZlibStream, type Coroutine, type ParserFunction, type ZlibErrorCode, type ZlibMode,
+} from '../src/index.js';
 import { throws_a } from './support/asserts.js';
 import { collect_until, get_gc } from './support/gc.js';
+import { make_loop, register_loop_cleanup, run } from './support/loops.js';
 import { start_ts_worker } from './support/workers.js';
 
 const C = b.constants;
+register_loop_cleanup();
 
 /** mulberry32: a small deterministic PRNG. */
 function prng(seed: number): () => number {
@@ -450,6 +454,65 @@ test('streams dropped without close() are freed by their finalizers', async () =
   for (let r = 0; r < 6; r++) await round();
   const grew = rss_mb() - before;
   assert.ok(grew < 64, `RSS grew by ${grew.toFixed(1)} MB over 1800 dropped streams`);
+});
+
+/** The shape the HTTP layer uses: a generator parser that decodes a compressed body as it arrives. */
+function decoding_parser(max_output: number): ParserFunction<Buffer> {
+  return function* (out, buf) {
+    const z = new ZlibStream('unzip', { max_output });
+    try {
+      for (;;) {
+        let chunk: Buffer;
+        try {
+          chunk = yield* buf.readsome();
+        } catch (e) {
+          if (e instanceof EofStream) break;
+          throw e;
+        }
+        const data = z.process(chunk);
+        if (data.length > 0) out.feed_data(data);
+      }
+      z.finish();
+    } finally {
+      z.close();
+    }
+  };
+}
+
+function* read_all(out: DataBuffer<Buffer>): Coroutine<Buffer> {
+  const parts: Buffer[] = [];
+  for (;;) {
+    try {
+      parts.push(yield* out.read());
+    } catch (e) {
+      if (e instanceof EofStream) return Buffer.concat(parts);
+      throw e;
+    }
+  }
+}
+
+test('inside a running tulip loop: a generator parser decodes a body fed chunk by chunk from callbacks', () => {
+  const data = sample(300_000, 50);
+  const inputs: Array<[Buffer, ZlibErrorCode | null]> = [
+    [zlib.gzipSync(data), null],
+    [zlib.deflateRawSync(data), null],
+    [zlib.deflateSync(data).subarray(0, 5000), 'TRUNCATED'],
+    [zlib.gzipSync(Buffer.alloc(10 << 20)), 'TOO_LARGE'],
+  ];
+  for (const [body, failure] of inputs) {
+    const loop = make_loop();
+    const stream = new StreamBuffer();
+    const out = stream.set_parser(decoding_parser(1 << 20), { loop });
+    const parts = split(body, prng(body.length), 4096);
+    const feed = (i: number): void => {
+      if (i === parts.length) return stream.feed_eof();
+      stream.feed_data(parts[i]!);
+      loop.call_soon(feed, i + 1);
+    };
+    loop.call_soon(feed, 0);
+    if (failure === null) assert.ok(run(loop, read_all(out)).equals(data));
+    else zlib_error(() => run(loop, read_all(out)), failure);
+  }
 });
 
 test('worker threads use their own streams and exit cleanly with some left open', async () => {
