@@ -18,6 +18,7 @@ register_loop_cleanup();
 const NODE_SERVER = `
 const http = require('http');
 const crypto = require('crypto');
+const zlib = require('zlib');
 let connections = 0;
 const server = http.createServer((req, res) => {
   const chunks = [];
@@ -29,6 +30,15 @@ const server = http.createServer((req, res) => {
       res.write('one,');
       res.write('two,');
       return res.end('three');
+    }
+    if (req.url === '/gzip' || req.url === '/deflate') {
+      const text = 'compressed by node '.repeat(5000);
+      res.setHeader('Content-Encoding', req.url.slice(1));
+      // gzip as one piece with a length; deflate streamed (chunked) through zlib.
+      if (req.url === '/gzip') return res.end(zlib.gzipSync(text));
+      const z = zlib.createDeflate();
+      z.pipe(res);
+      return z.end(text);
     }
     if (req.url === '/redirect') {
       res.writeHead(307, { Location: '/echo?moved=1' });
@@ -105,7 +115,7 @@ test('python3 http.server (HTTP/1.1): a Session reuses one connection', async ()
   });
 });
 
-test('Node http: keep-alive reuse, chunked both ways, 307 with the body, cookies', async () => {
+test('Node http: keep-alive reuse, chunked both ways, gzip and deflate, 307 with the body, cookies', async () => {
   await against([process.execPath, '-e', NODE_SERVER], function* (base) {
     const session = new Session();
     try {
@@ -127,6 +137,12 @@ test('Node http: keep-alive reuse, chunked both ways, 307 with the body, cookies
       let e = (yield* r.json()) as { method: string; url: string; length: number; sha256: string; headers: Record<string, string> };
       assert.equal([e.length, e.headers['transfer-encoding']], [upload.length, 'chunked']);
       assert.is(e.sha256, createHash('sha256').update(upload).digest('hex'));
+
+      for (const coding of ['gzip', 'deflate']) {
+        r = yield* session.request('GET', `${base}/${coding}`);
+        assert.is(r.headers.get('content-encoding'), coding);
+        assert.is(yield* r.text(), 'compressed by node '.repeat(5000));
+      }
 
       r = yield* session.request('PUT', `${base}/redirect`, { data: 'kept' });
       e = (yield* r.json()) as typeof e;

@@ -297,12 +297,7 @@ export class HttpRequest {
    */
   send(transport: Transport, close = false): HttpResponse {
     const writer = new Request(transport, this.method, this.path, { http_version: this.version, close });
-    if (this.compress !== null) {
-      // TODO(zlib): the compression filter lands with the zlib branch; until then compress is refused.
-      const w = writer as Request & { add_compression_filter?: (encoding: 'deflate' | 'gzip') => void };
-      if (w.add_compression_filter === undefined) throw new Error('compress: this build has no compression filter yet');
-      w.add_compression_filter(this.compress);
-    }
+    if (this.compress !== null) writer.add_compression_filter(this.compress);
     if (this.chunked !== null) writer.add_chunking_filter(this.chunked);
     writer.add_headers(...this.headers);
     writer.send_headers();
