@@ -4,7 +4,7 @@
 // the opening handshake on both sides (the RFC's example key), the WebSocket convenience on virtual time,
 // and both ends over real sockets on 127.0.0.1. Frames are built here by an independent encoder (frame()),
 // so the parser is not checked only against our own writer. Cases follow Tulip's tests/http_websocket_test.py.
-import { test } from 'uvu';
+import { suite, test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   CLOSE_ABNORMAL, CLOSE_INVALID_DATA, CLOSE_MESSAGE_TOO_BIG, CLOSE_NO_STATUS, CLOSE_PROTOCOL_ERROR, CIMultiDict,
@@ -17,6 +17,8 @@ import {
   ParserBuffer, RuntimeError, StreamBuffer, Task, TestLoop, WriteTransport, set_event_loop, type Parser,
 } from '../src/index.js';
 import { throws_a } from './support/asserts.js';
+import { make_loop, register_loop_cleanup, run } from './support/loops.js';
+import { ws_connect, ws_server } from './support/websocket.js';
 
 // ---- helpers ----
 
@@ -421,6 +423,7 @@ test('handshake: a request that is not a valid upgrade is an HttpException with 
   assert.equal(status_of(request({ ...GOOD, 'Sec-WebSocket-Version': '8' })), [426, [['Sec-WebSocket-Version', '13']]]);
   const { 'Sec-WebSocket-Version': _, ...no_version } = GOOD;
   assert.equal(status_of(request(no_version))[0], 426);
+  assert.equal(status_of({ method: 'GET', version: [1, 1], headers: new CIMultiDict([...Object.entries(GOOD), ['Sec-WebSocket-Version', '8']]) })[0], 426, 'two versions');
   for (const key of ['', 'c2hvcnQ=', 'dGhlIHNhbXBsZSBub25jZQ', 'dGhlIHNhbXBsZSBub25jZQ==x', '!!!!!!!!!!!!!!!!!!!!!!==', 'dGhlIHNhbXBsZSBub25jZR==']) {
     assert.equal(status_of(request({ ...GOOD, 'Sec-WebSocket-Key': key }))[0], 400, key);
   }
@@ -548,4 +551,116 @@ test('WebSocket.receive: a protocol error is answered with its close code and ra
   assert.is(b.t.chunks.length, 0);
 }));
 
+test('WebSocket.ping: its future completes with the pong (and so do earlier pings); cancelled when the connection ends', with_test_loop((loop) => {
+  const { stream, t, ws } = pair(loop);
+  const first = ws.ping('one');
+  const second = ws.ping();
+  const third = ws.ping('three');
+  const sent = t.frames();
+  assert.equal(sent.map((m) => m.tp), [MSG_PING, MSG_PING, MSG_PING]);
+  assert.is((sent[1]!.data as Buffer).length, 4, 'a random payload when none is given');
+  stream.feed_data(Buffer.concat([frame(OPCODE_PONG, 'unsolicited'), frame(OPCODE_PONG, sent[1]!.data as Buffer), frame(OPCODE_TEXT, 'x')]));
+  assert.is(loop.run_until_complete(ws.receive())!.data, 'x');
+  assert.ok(first.done() && second.done() && !third.done());
+  stream.feed_eof();
+  assert.is(loop.run_until_complete(ws.receive()), null);
+  assert.ok(third.cancelled());
+}));
+
+// ---- both ends over real sockets on 127.0.0.1, the handshake through protocol.ts ----
+
+const e2e = suite('end to end');
+register_loop_cleanup(e2e);
+
+e2e('our client and our server: text, binary, fragments, ping, and a close from the client', () => {
+  const loop = make_loop();
+  run(loop, (function* () {
+    const { port, server, accepted } = yield* ws_server(loop);
+    const client = yield* ws_connect(loop, port, ['chat', 'other']);
+    const srv = yield* accepted();
+    assert.is(client.protocol, 'chat');
+    assert.is(srv.protocol, 'chat');
+    // An echo server: every message back; stops at the close.
+    const echo = new Task((function* () {
+      for (let m = yield* srv.receive(); m !== null && m.tp !== MSG_CLOSE; m = yield* srv.receive()) {
+        if (m.tp === MSG_TEXT) srv.send(m.data);
+        else srv.send(m.data, true);
+      }
+    })());
+    client.send('héllo');
+    assert.equal(yield* client.receive(), { tp: MSG_TEXT, data: 'héllo', extra: null });
+    const big = Buffer.alloc(3 << 20).map((_, i) => (i * 7) & 0xff);
+    client.send(big, true);
+    assert.ok(((yield* client.receive())!.data as Buffer).equals(big));
+    // A message in fragments from the writer's low level, a ping between them.
+    client.writer.send_frame(OPCODE_TEXT, Buffer.from('frag'), false);
+    const pinged = client.ping('between');
+    client.writer.send_frame(OPCODE_CONTINUATION, Buffer.from('ments'));
+    assert.is((yield* client.receive())!.data, 'fragments');
+    assert.ok(pinged.done(), 'the server answered the ping before the echo');
+    const t0 = loop.time();
+    yield* client.close(4000, 'bye');
+    assert.ok(loop.time() - t0 < 1, 'the server answered the close at once');
+    yield* echo;
+    assert.equal([srv.close_code, srv.close_reason, client.close_code], [4000, 'bye', 4000]);
+    assert.ok(srv.closed && client.closed);
+    server.close();
+  })());
+});
+
+e2e('the server closes: the client receives the close message; a protocol violation is answered with 1002', () => {
+  const loop = make_loop();
+  run(loop, (function* () {
+    const { port, server, accepted } = yield* ws_server(loop);
+    const client = yield* ws_connect(loop, port);
+    const srv = yield* accepted();
+    assert.is(client.protocol, null);
+    const closing = new Task(srv.close(1001, 'going away'));
+    assert.equal(yield* client.receive(), { tp: MSG_CLOSE, data: 1001, extra: 'going away' });
+    yield* closing;
+    assert.is(srv.close_code, 1001, 'our client echoed the code');
+    assert.is(yield* client.receive(), null);
+
+    const bad = yield* ws_connect(loop, port);
+    const srv2 = yield* accepted();
+    bad.writer.transport.write(frame(OPCODE_TEXT, 'not masked'));
+    let err: unknown;
+    try {
+      yield* srv2.receive();
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof WebSocketError && err.code === CLOSE_PROTOCOL_ERROR, String(err));
+    const answer = yield* bad.receive();
+    assert.is(answer!.tp, MSG_CLOSE);
+    assert.is(answer!.data, CLOSE_PROTOCOL_ERROR);
+    assert.match(answer!.extra as string, /unmasked/);
+    server.close();
+  })());
+});
+
+e2e('a refused handshake: 426 with Sec-WebSocket-Version: 13, seen by the client as WebSocketHandshakeError', () => {
+  const loop = make_loop();
+  run(loop, (function* () {
+    const { port, server, accepted } = yield* ws_server(loop);
+    let err: unknown;
+    try {
+      yield* ws_connect(loop, port, undefined, [['Sec-WebSocket-Version', '8']]);
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof WebSocketHandshakeError, String(err));
+    assert.is(err.status, 426);
+    let server_err: unknown;
+    try {
+      yield* accepted();
+    } catch (e) {
+      server_err = e;
+    }
+    assert.ok(server_err instanceof HttpErrorException && server_err.code === 426, String(server_err));
+    server.close();
+  })());
+});
+
 test.run();
+e2e.run();

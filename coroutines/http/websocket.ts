@@ -380,7 +380,7 @@ function tokens(headers: CIMultiDict, name: string, keep_case = false): string[]
   return headers.getall(name).flatMap((v) => v.split(',')).map((t) => (keep_case ? t.trim() : t.trim().toLowerCase())).filter((t) => t !== '');
 }
 
-/** What `do_handshake()` needs of the request: a RawRequestMessage (protocol.ts) has it all. */
+/** What `do_handshake()` needs of the request: a RawRequestMessage (from http_request_parser()) is one. */
 export interface HandshakeRequest {
   readonly method: string;
   readonly version?: readonly [number, number];
@@ -414,7 +414,17 @@ const KEY_FORMAT = /^[A-Za-z0-9+/]{21}[AQgw]==$/; // base64 of exactly 16 bytes,
  * Checks a client's upgrade request and prepares the server's side (RFC 6455 section 4.2). Does no I/O.
  * A request that is not a valid WebSocket handshake raises an HttpException the server answers with: 405
  * (not GET), 400 (no `Upgrade: websocket` / `Connection: upgrade`, a bad key, HTTP/1.0), or 426 with
- * `Sec-WebSocket-Version: 13` for another protocol version.
+ * `Sec-WebSocket-Version: 13` for another protocol version. Then, in a handler:
+ *
+ *   const hs = do_handshake(message, this.transport);
+ *   const resp = new Response(this.transport, hs.status, { http_version: message.version });
+ *   resp.add_headers(...hs.headers);
+ *   resp.send_headers();
+ *   resp.write_eof();   // the 101 head leaves now, before any frame the writer sends
+ *   const ws = new WebSocket(this.stream.set_parser(hs.parser), hs.writer, { protocol: hs.protocol });
+ *
+ * (`write_eof()` matters: Response holds its head until the end of the loop iteration otherwise, and a
+ * frame written meanwhile would overtake it.)
  */
 export function do_handshake(message: HandshakeRequest, transport: WriteTransport, options: HandshakeOptions = {}): Handshake {
   const { headers } = message;
@@ -430,9 +440,9 @@ export function do_handshake(message: HandshakeRequest, transport: WriteTranspor
   if (!tokens(headers, 'Connection').includes('upgrade')) {
     throw new BadRequestException(`WebSocket handshake: no "Connection: upgrade" header (got ${JSON.stringify(headers.get('Connection') ?? null)})`);
   }
-  const version = headers.get('Sec-WebSocket-Version');
-  if (version?.trim() !== '13') {
-    throw new HttpErrorException(426, { headers: [['Sec-WebSocket-Version', '13']], message: `WebSocket handshake: unsupported version ${JSON.stringify(version ?? null)}` });
+  const versions = headers.getall('Sec-WebSocket-Version');
+  if (versions.length !== 1 || versions[0]!.trim() !== '13') {
+    throw new HttpErrorException(426, { headers: [['Sec-WebSocket-Version', '13']], message: `WebSocket handshake: unsupported version ${JSON.stringify(versions.join(', ') || null)}` });
   }
   const keys = headers.getall('Sec-WebSocket-Key');
   const key = keys.length === 1 ? keys[0]!.trim() : '';
@@ -512,15 +522,15 @@ export interface WebSocketOptions {
 /**
  * One WebSocket connection: the parser's DataBuffer to read from and a writer, with the protocol's chores
  * done — pings answered with pongs, close frames answered, the closing handshake, the transport closed at
- * the end. On the server, after `do_handshake()` and the 101 response:
+ * the end. On the server, after `do_handshake()` and the 101 response (see there):
  *
- *   const ws = new WebSocket(this.stream.set_parser(hs.parser), hs.writer, { protocol: hs.protocol });
  *   for (let msg = yield* ws.receive(); msg !== null && msg.tp !== MSG_CLOSE; msg = yield* ws.receive()) {
  *     if (msg.tp === MSG_TEXT) ws.send(msg.data.toUpperCase());
  *   }
  *
- * and on a client the same over `WebSocketParser({ masked: false })` and a `{ mask: true }` writer.
- * One coroutine reads (receive()); any may send() or close() meanwhile.
+ * and on a client the same over `stream.set_parser(WebSocketParser({ masked: false }))` and
+ * `new WebSocketWriter(transport, { mask: true })`, after `verify_handshake_response()`.
+ * One coroutine reads (receive()); any may send(), ping() or close() meanwhile.
  */
 export class WebSocket {
   readonly protocol: string | null;
@@ -534,6 +544,8 @@ export class WebSocket {
   private _closed = false;
   private _reading = false;
   private _done: Future<void> | null = null;
+  /** Pings awaiting their pong, by payload (hex), in the order sent. */
+  private readonly _pings = new Map<string, Future<void>>();
 
   constructor(readonly reader: DataBuffer<Message>, readonly writer: WebSocketWriter, options: WebSocketOptions = {}) {
     this.protocol = options.protocol ?? null;
@@ -553,7 +565,8 @@ export class WebSocket {
 
   /**
    * The next text or binary message; the peer's close message (after answering it) when it closes; then
-   * null, as when the connection ends without one. Pings are answered and pongs dropped on the way.
+   * null, as when the connection ends without one. On the way pings are answered and pongs complete the
+   * futures of ping().
    * A protocol violation sends the close frame its code calls for, closes, and raises the WebSocketError.
    */
   *receive(): Coroutine<TextMessage | BinaryMessage | CloseMessage | null> {
@@ -577,6 +590,7 @@ export class WebSocket {
             if (!this._close_sent) this.writer.pong(message.data);
             break;
           case MSG_PONG:
+            this._ponged(message.data.toString('hex'));
             break;
           case MSG_CLOSE:
             if (!this._close_sent) {
@@ -601,9 +615,19 @@ export class WebSocket {
     this.writer.send(data, binary);
   }
 
-  ping(data?: string | Uint8Array): void {
+  /**
+   * Sends a ping (with `data`, or 4 random bytes). The future is done when its pong arrives, as seen by
+   * receive() (a pong also answers every ping sent before it); it is cancelled if the connection ends first.
+   * `yield* wait_for(ws.ping(), 5)` checks that the peer is alive; ignoring the future is fine.
+   */
+  ping(data?: string | Uint8Array): Future<void> {
     this._check_open('ping');
-    this.writer.ping(data);
+    const payload = data === undefined ? randomFillSync(Buffer.alloc(4)) : as_bytes(data, 'ping');
+    const id = Buffer.from(payload).toString('hex');
+    let waiter = this._pings.get(id);
+    this.writer.ping(payload);
+    if (waiter === undefined) this._pings.set(id, (waiter = new Future<void>({ loop: this._loop })));
+    return waiter;
   }
 
   pong(data?: string | Uint8Array): void {
@@ -641,6 +665,16 @@ export class WebSocket {
     }
   }
 
+  /** Completes the ping with this payload and every ping sent before it (a pong for no ping is ignored). */
+  private _ponged(id: string): void {
+    if (!this._pings.has(id)) return;
+    for (const [key, waiter] of this._pings) {
+      this._pings.delete(key);
+      if (!waiter.done()) waiter.set_result();
+      if (key === id) break;
+    }
+  }
+
   private _check_open(method: string): void {
     if (this.closing) throw new RuntimeError(`WebSocket.${method}(): the WebSocket is ${this._closed ? 'closed' : 'closing'}`);
   }
@@ -663,5 +697,7 @@ export class WebSocket {
     this.writer.transport.close();
     this.reader.feed_eof();
     if (this._done !== null && !this._done.done()) this._done.set_result();
+    for (const waiter of this._pings.values()) waiter.cancel();
+    this._pings.clear();
   }
 }
