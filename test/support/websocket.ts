@@ -6,7 +6,7 @@ import {
   http_request_parser, http_response_parser, verify_handshake_response, type Handshake,
 } from '../../coroutines/http/index.js';
 import {
-  Future, StreamProtocol, Task, type AbstractEventLoop, type Coroutine, type Server, type Transport,
+  Future, Queue, StreamProtocol, Task, type AbstractEventLoop, type Coroutine, type Server, type Transport,
 } from '../../src/index.js';
 
 /** Accepts one WebSocket connection: the request parsed, do_handshake(), the 101 (or the error's) response. */
@@ -53,15 +53,14 @@ export function* ws_connect(loop: AbstractEventLoop, port: number, protocols?: s
   return new WebSocket(proto.stream.set_parser(WebSocketParser({ masked: false })), new WebSocketWriter(transport, { mask: true }), { protocol, close_timeout: 5 });
 }
 
-/** A server on 127.0.0.1 (port 0) whose next connection's WebSocket is `accepted()`. */
-export function* ws_server(loop: AbstractEventLoop): Coroutine<{ port: number; server: Server; accepted: () => Future<WebSocket> }> {
-  const protocols: WsServerProtocol[] = [];
+/** A server on 127.0.0.1 (port 0); `accepted()` waits for the next connection's WebSocket (or handshake error). */
+export function* ws_server(loop: AbstractEventLoop): Coroutine<{ port: number; server: Server; accepted: () => Coroutine<WebSocket> }> {
+  const connections = new Queue<WsServerProtocol>();
   const server = yield* loop.create_server(() => {
     const p = new WsServerProtocol();
-    protocols.push(p);
+    connections.put_nowait(p);
     return p;
   }, '127.0.0.1', 0);
   const port = (server.sockets![0]!.getsockname() as [string, number])[1];
-  let next = 0;
-  return { port, server, accepted: () => protocols[next++]!.ws };
+  return { port, server, accepted: function* () { return yield* (yield* connections.get()).ws; } };
 }
