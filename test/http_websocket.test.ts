@@ -459,20 +459,19 @@ function pair(loop: TestLoop, options: WebSocketParserOptions = {}): { stream: S
   return { stream, t, ws };
 }
 
-function with_test_loop(fn: (loop: TestLoop) => void): () => void {
-  return () => {
-    const loop = new TestLoop();
-    set_event_loop(loop);
-    try {
-      fn(loop);
-    } finally {
-      set_event_loop(null);
-      loop.close();
-    }
-  };
-}
+// These run on a TestLoop (virtual time: close_timeout passes at once), the current loop during each test.
+const virtual = suite('WebSocket on virtual time');
+let loop: TestLoop;
+virtual.before.each(() => {
+  loop = new TestLoop();
+  set_event_loop(loop);
+});
+virtual.after.each(() => {
+  set_event_loop(null);
+  loop.close();
+});
 
-test('WebSocket.receive: pings answered with their data, pongs dropped; the peer’s close answered, then null', with_test_loop((loop) => {
+virtual('WebSocket.receive: pings answered with their data, pongs dropped; the peer’s close answered, then null', () => {
   const { stream, t, ws } = pair(loop);
   assert.is(ws.protocol, 'chat');
   stream.feed_data(Buffer.concat([frame(OPCODE_PING, 'are you there'), frame(OPCODE_PONG, 'x'), frame(OPCODE_TEXT, 'hi')]));
@@ -488,9 +487,9 @@ test('WebSocket.receive: pings answered with their data, pongs dropped; the peer
   throws_a(() => ws.send('late'), RuntimeError, /closed/);
   loop.run_until_complete(ws.close()); // nothing left to do
   assert.is(t.chunks.length, 3);
-}));
+});
 
-test('WebSocket.close: the closing handshake; data still arriving is dropped; the peer’s code is kept', with_test_loop((loop) => {
+virtual('WebSocket.close: the closing handshake; data still arriving is dropped; the peer’s code is kept', () => {
   const { stream, t, ws } = pair(loop);
   const closing = new Task(ws.close(1001, 'going'), { loop });
   loop.run_once();
@@ -502,17 +501,17 @@ test('WebSocket.close: the closing handshake; data still arriving is dropped; th
   assert.ok(ws.closed && t.closed);
   assert.is(ws.close_code, 1001);
   assert.is(t.chunks.length, 1, 'no pong and no second close after ours');
-}));
+});
 
-test('WebSocket.close: a peer that never answers is given close_timeout seconds', with_test_loop((loop) => {
+virtual('WebSocket.close: a peer that never answers is given close_timeout seconds', () => {
   const { t, ws } = pair(loop);
   loop.run_until_complete(ws.close());
   assert.is(loop.time(), 10);
   assert.ok(ws.closed && t.closed);
   assert.is(ws.close_code, CLOSE_ABNORMAL);
-}));
+});
 
-test('WebSocket.close while another coroutine is in receive(): that one sees the close, close() returns', with_test_loop((loop) => {
+virtual('WebSocket.close while another coroutine is in receive(): that one sees the close, close() returns', () => {
   const { stream, t, ws } = pair(loop);
   const got: unknown[] = [];
   const reader = new Task((function* () {
@@ -527,9 +526,9 @@ test('WebSocket.close while another coroutine is in receive(): that one sees the
   assert.equal(got, ['last words', 4000]);
   assert.ok(t.closed);
   assert.is(loop.time(), 0, 'no timeout was needed');
-}));
+});
 
-test('WebSocket.receive: a protocol error is answered with its close code and raised; EOF without a close is 1006', with_test_loop((loop) => {
+virtual('WebSocket.receive: a protocol error is answered with its close code and raised; EOF without a close is 1006', () => {
   const a = pair(loop, { masked: true });
   a.stream.feed_data(frame(OPCODE_TEXT, 'not masked'));
   let err: unknown;
@@ -549,9 +548,9 @@ test('WebSocket.receive: a protocol error is answered with its close code and ra
   assert.is(b.ws.close_code, CLOSE_ABNORMAL);
   assert.ok(b.t.closed);
   assert.is(b.t.chunks.length, 0);
-}));
+});
 
-test('WebSocket.ping: its future completes with the pong (and so do earlier pings); cancelled when the connection ends', with_test_loop((loop) => {
+virtual('WebSocket.ping: its future completes with the pong (and so do earlier pings); cancelled when the connection ends', () => {
   const { stream, t, ws } = pair(loop);
   const first = ws.ping('one');
   const second = ws.ping();
@@ -565,7 +564,7 @@ test('WebSocket.ping: its future completes with the pong (and so do earlier ping
   stream.feed_eof();
   assert.is(loop.run_until_complete(ws.receive()), null);
   assert.ok(third.cancelled());
-}));
+});
 
 // ---- both ends over real sockets on 127.0.0.1, the handshake through protocol.ts ----
 
@@ -663,4 +662,5 @@ e2e('a refused handshake: 426 with Sec-WebSocket-Version: 13, seen by the client
 });
 
 test.run();
+virtual.run();
 e2e.run();

@@ -61,11 +61,15 @@ wss.on('connection', (ws, req) => {
 server.listen({ fd: 3 });
 `;
 
-function listening_socket(): Socket {
-  const s = new Socket(AF_INET, SOCK_STREAM);
-  s.bind(['127.0.0.1', 0]);
-  s.listen(8);
-  return s;
+/** Starts WS_SERVER listening on a socket of ours (fd 3): the port is known, and connections queue at once. */
+function start_ws_server(): { port: number; child: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
+  const listener = new Socket(AF_INET, SOCK_STREAM);
+  listener.bind(['127.0.0.1', 0]);
+  listener.listen(8);
+  const port = (listener.getsockname() as [string, number])[1];
+  const { child, done } = node_child(WS_SERVER, [], listener);
+  listener.close();
+  return { port, child, done };
 }
 
 function* expect_message(ws: WebSocket, tp: number, check: (data: unknown) => boolean, what: string) {
@@ -76,10 +80,7 @@ function* expect_message(ws: WebSocket, tp: number, check: (data: unknown) => bo
 }
 
 test('interop: our client against a ws server — text, binary, fragments both ways, pings both ways, ws closes with 4002', async () => {
-  const listener = listening_socket();
-  const port = (listener.getsockname() as [string, number])[1];
-  const { child, done } = node_child(WS_SERVER, [], listener);
-  listener.close();
+  const { port, child, done } = start_ws_server();
   try {
     const loop = make_loop();
     run(loop, (function* () {
@@ -115,10 +116,7 @@ test('interop: our client against a ws server — text, binary, fragments both w
 });
 
 test('interop: our client closes a ws server connection with 4001: ws sees the code and reason, close() returns promptly', async () => {
-  const listener = listening_socket();
-  const port = (listener.getsockname() as [string, number])[1];
-  const { child, done } = node_child(WS_SERVER, [], listener);
-  listener.close();
+  const { port, child, done } = start_ws_server();
   try {
     const loop = make_loop();
     run(loop, (function* () {

@@ -550,7 +550,11 @@ export interface WebSocketOptions {
  */
 export class WebSocket {
   readonly protocol: string | null;
-  /** The peer's close code once the connection is over (1006 when it ended without a close frame), else null. */
+  /**
+   * Null while the connection lasts; then the code it ended with: the peer's close code (1005 if its close
+   * frame had none), the code we failed it with (1002, 1007, 1009), or 1006 when it ended without a close
+   * frame (the connection dropped, or the peer never answered our close within close_timeout).
+   */
   close_code: number | null = null;
   /** The peer's close reason. */
   close_reason = '';
@@ -625,7 +629,10 @@ export class WebSocket {
     }
   }
 
-  /** Sends a text message (a string, or UTF-8 bytes) or, with `binary`, a binary one. */
+  /**
+   * Sends a text message (a string, or UTF-8 bytes) or, with `binary`, a binary one. Like ping() and pong(),
+   * a RuntimeError once `closing` (a broadcast loop checks `closing` first).
+   */
   send(data: string | Uint8Array, binary = false): void {
     this._check_open('send');
     this.writer.send(data, binary);
