@@ -237,6 +237,19 @@ test('fuzz: random splits of a stream of random frames always give the same mess
   }
 });
 
+test('Message is discriminated on tp: the data type follows the message type (checked by tsc)', () => {
+  const describe = (m: Message): string => {
+    if (m.tp === MSG_TEXT) return m.data.toUpperCase();
+    if (m.tp === MSG_CLOSE) return `close ${m.data + 0} ${m.extra.length}`;
+    // @ts-expect-error binary data is a Buffer, not a string
+    if (m.tp === MSG_BINARY) return m.data.toUpperCase();
+    return m.data.toString('hex');
+  };
+  assert.is(describe({ tp: MSG_TEXT, data: 'a', extra: null }), 'A');
+  assert.is(describe({ tp: MSG_CLOSE, data: 1000, extra: '' }), 'close 1000 0');
+  assert.is(describe({ tp: MSG_PING, data: Buffer.from([1]), extra: null }), '01');
+});
+
 // ---- protocol violations: each a WebSocketError with its close code, never a hang ----
 
 const VIOLATIONS: Array<[string, Buffer[], number, WebSocketParserOptions?]> = [
