@@ -25,6 +25,7 @@ import type { WriteTransport } from '../../src/transports.js';
 import { EofStream, type DataBuffer, type Parser, type ParserBuffer, type ParserFunction } from '../parsers.js';
 import { BadRequestException, HttpErrorException } from './errors.js';
 import type { CIMultiDict } from './multidict.js';
+import type { HttpVersion } from './protocol.js';
 
 // ---- Constants (Tulip's names) ----
 
@@ -399,7 +400,7 @@ function tokens(headers: CIMultiDict, name: string, keep_case = false): string[]
 /** What `do_handshake()` needs of the request: a RawRequestMessage (from http_request_parser()) is one. */
 export interface HandshakeRequest {
   readonly method: string;
-  readonly version?: readonly [number, number];
+  readonly version?: HttpVersion;
   readonly headers: CIMultiDict;
 }
 
