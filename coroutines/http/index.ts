@@ -12,9 +12,8 @@ export {
   type RawRequestMessage, type RawResponseMessage, type ResponseOptions,
 } from './protocol.js';
 export {
-  ClientProtocol, HttpRequest, HttpResponse, IDEMPOTENT_METHODS, InvalidURL, RemoteDisconnected, TooManyRedirects,
-  connect, parse_url, request, send_request, start,
-  type Connection, type HttpRequestOptions, type RequestData, type RequestOptions, type StartOptions,
+  ClientProtocol, HttpRequest, HttpResponse, InvalidURL, RemoteDisconnected, TooManyRedirects, request,
+  type HttpRequestOptions, type RequestData, type RequestOptions,
 } from './client.js';
 export { Session, type SessionOptions } from './session.js';
 export {
@@ -22,3 +21,4 @@ export {
   type Cookie, type CookieJarOptions, type CookiesInit, type SetCookie,
 } from './cookies.js';
 export { FormData, basic_auth, guess_type, quote_plus, urlencode, type FormFieldOptions, type Params } from './forms.js';
+export * from './websocket.js';
