@@ -22,7 +22,7 @@
  * - `timeout` covers connecting, sending and the response head, across redirects (Tulip's was per hop).
  */
 import { TextDecoder } from 'node:util';
-import { ConnectionError, ConnectionResetError } from '../../src/errors.js';
+import { ConnectionError } from '../../src/errors.js';
 import { get_event_loop, type AbstractEventLoop } from '../../src/events.js';
 import { CancelledError, type Coroutine } from '../../src/futures.js';
 import { CERT_NONE, PROTOCOL_TLS_CLIENT, SSLContext, create_default_context } from '../../src/ssl.js';
@@ -32,7 +32,7 @@ import { create_connection } from '../network.js';
 import { EofStream, StreamProtocol, type StreamBuffer } from '../parsers.js';
 import { wait, wait_for } from '../waiting.js';
 import { CookieJar, cookie_pairs, type Cookie, type CookiesInit } from './cookies.js';
-import { BadStatusLine, HttpException, IncompleteRead } from './errors.js';
+import { BadStatusLine, HttpException, IncompleteRead, InvalidURL, RemoteDisconnected, TooManyRedirects } from './errors.js';
 import { FormData, basic_auth, urlencode, type Params } from './forms.js';
 import { CIMultiDict, type HeadersInit } from './multidict.js';
 import {
@@ -40,35 +40,6 @@ import {
   type HttpVersion, type ParserLimits, type RawResponseMessage,
 } from './protocol.js';
 import type { Session } from './session.js';
-
-// ---- errors ----------------------------------------------------------------------------------------------
-
-/** A URL the client cannot fetch: unparsable, no host, or a scheme other than http and https. */
-export class InvalidURL extends RangeError {
-  override name = 'InvalidURL';
-  constructor(readonly url: string, reason: string) {
-    super(`invalid URL ${JSON.stringify(url.length > 200 ? url.slice(0, 200) + '…' : url)}: ${reason}`);
-  }
-}
-
-/**
- * The server closed the connection without answering (Python's http.client.RemoteDisconnected). On a
- * reused keep-alive connection of a Session this is the stale case, retried once for idempotent methods.
- */
-export class RemoteDisconnected extends ConnectionResetError {
-  override name = 'RemoteDisconnected';
-  constructor(readonly url: string, override readonly cause: unknown) {
-    super(null, `Remote end closed connection without response (${url})`);
-  }
-}
-
-/** More redirects than `max_redirects`: `response` is the last 3xx (closed), `history` the ones before. */
-export class TooManyRedirects extends Error {
-  override name = 'TooManyRedirects';
-  constructor(readonly response: HttpResponse, readonly history: readonly HttpResponse[], max_redirects: number) {
-    super(`too many redirects: more than ${max_redirects}, the last one from ${response.url} to ${String(response.headers.get('location'))}`);
-  }
-}
 
 // ---- the request ------------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ export {
   type RawRequestMessage, type RawResponseMessage, type ResponseOptions,
 } from './protocol.js';
 export {
-  ClientProtocol, HttpRequest, HttpResponse, InvalidURL, RemoteDisconnected, TooManyRedirects, request,
+  ClientProtocol, HttpRequest, HttpResponse, request,
   type HttpRequestOptions, type RequestData, type RequestOptions,
 } from './client.js';
 export { Session, type SessionOptions } from './session.js';
