@@ -102,7 +102,7 @@ export class Session {
     return this._closed;
   }
 
-  /** How many idle connections the pool holds (for `key`, or in all). */
+  /** How many idle connections the pool holds. */
   idle_count(): number {
     let n = 0;
     for (const list of this._idle.values()) n += list.length;
