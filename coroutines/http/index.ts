@@ -11,3 +11,8 @@ export {
   type ContentCoding, type HttpMessageOptions, type HttpVersion, type ParserLimits, type PayloadOptions,
   type RawRequestMessage, type RawResponseMessage, type ResponseOptions,
 } from './protocol.js';
+export { DRAIN_LIMIT, ServerHttpProtocol, type ServerHttpOptions } from './server.js';
+export {
+  HandlerServerProtocol, ServerRequest, json_response, serve, text_response,
+  type Handler, type HandlerResponse, type ResponseBody, type ServeOptions,
+} from './handler.js';
