@@ -14,7 +14,8 @@
  *   `raw_path` (the request target as sent), `query_string`, `query` (URLSearchParams), `version`,
  *   `headers`, `content_type`, `charset`, `keep_alive`, `scheme`, `host`, `peername`/`remote`, and the body
  *   through the coroutines `read()` (all of it, as a Buffer), `text()`, `json()`, `form()`, or chunk by
- *   chunk with `payload.read()`.
+ *   chunk with `payload.read()`. Bodies are limited to DEFAULT_MAX_BODY_SIZE (1 MiB, a 413 past it) unless
+ *   `max_body_size` says otherwise (null: no limit).
  * - `HandlerResponse`: what a handler returns: `{ status = 200, reason?, headers?, body? }`, the body a
  *   string (sent as UTF-8), bytes, an iterable of string/bytes chunks (sent chunked on HTTP/1.1, with flow
  *   control between chunks), or null/absent for none. Content-Type defaults to text/plain (string) or
@@ -230,11 +231,17 @@ function chunk_bytes(chunk: string | Uint8Array): number {
   throw new TypeError(`a response body chunk must be a string or bytes, got ${typeof chunk}`);
 }
 
-/** Serves a Handler: each request becomes a ServerRequest, each HandlerResponse is written back. */
+/** The adapter's max_body_size unless one is given (aiohttp's client_max_size): read() holds the whole body. */
+export const DEFAULT_MAX_BODY_SIZE = 1024 * 1024;
+
+/**
+ * Serves a Handler: each request becomes a ServerRequest, each HandlerResponse is written back. Options are
+ * ServerHttpProtocol's, except that max_body_size defaults to DEFAULT_MAX_BODY_SIZE (null: no limit).
+ */
 export class HandlerServerProtocol extends ServerHttpProtocol {
   constructor(readonly handler: Handler, options: ServerHttpOptions = {}) {
     if (typeof handler !== 'function') throw new TypeError(`HandlerServerProtocol needs a handler function, got ${String(handler)}`);
-    super(options);
+    super(options.max_body_size === undefined ? { ...options, max_body_size: DEFAULT_MAX_BODY_SIZE } : options);
   }
 
   override *handle_request(message: RawRequestMessage, payload: Payload): Coroutine<void> {

@@ -13,6 +13,6 @@ export {
 } from './protocol.js';
 export { DRAIN_LIMIT, ServerHttpProtocol, type ServerHttpOptions } from './server.js';
 export {
-  HandlerServerProtocol, ServerRequest, json_response, serve, text_response,
+  DEFAULT_MAX_BODY_SIZE, HandlerServerProtocol, ServerRequest, json_response, serve, text_response,
   type Handler, type HandlerResponse, type ResponseBody, type ServeOptions,
 } from './handler.js';
