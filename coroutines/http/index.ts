@@ -22,3 +22,8 @@ export {
 } from './cookies.js';
 export { FormData, basic_auth, guess_type, quote_plus, urlencode, type FormFieldOptions, type Params } from './forms.js';
 export * from './websocket.js';
+export { DRAIN_LIMIT, ServerHttpProtocol, type ServerHttpOptions } from './server.js';
+export {
+  DEFAULT_MAX_BODY_SIZE, HandlerServerProtocol, ServerRequest, json_response, serve, text_response,
+  type Handler, type HandlerResponse, type ResponseBody, type ServeOptions,
+} from './handler.js';
