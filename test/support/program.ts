@@ -14,6 +14,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** How long any one wait may take before the test fails (a deadline, not a sleep: waits end on events). */
 const DEADLINE_MS = 60_000;
 
+export interface ProgramOptions {
+  /** A pipe for stdin (see write() and end_input()) instead of /dev/null. */
+  input?: boolean;
+  /** Node's arguments in place of `--import tsx examples/NAME ARGS` (`-e SCRIPT`, say); NAME is then a label. */
+  node_args?: string[];
+}
+
 export class Program {
   readonly proc: ChildProcess;
   stdout = '';
@@ -23,10 +30,11 @@ export class Program {
   private readonly exited: Promise<void>;
   private watchers = new Set<() => void>();
 
-  constructor(readonly name: string, args: string[]) {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', join('examples', name), ...args], {
-      cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+  constructor(readonly name: string, args: string[], options: ProgramOptions = {}) {
+    this.proc = spawn(process.execPath, options.node_args ?? ['--import', 'tsx', join('examples', name), ...args], {
+      cwd: root, stdio: [options.input ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true,
     });
+    this.proc.stdin?.on('error', () => {}); // EPIPE once the program has exited: its exit is what tests check
     this.proc.stdout!.on('data', (b: Buffer) => {
       this.stdout_bytes.push(b);
       this.stdout += b.toString('latin1');
@@ -88,6 +96,16 @@ export class Program {
     assert.equal(this.exit, { code, signal: null }, this.describe());
   }
 
+  /** Writes to the program's stdin (started with `input: true`). */
+  write(text: string): void {
+    this.proc.stdin!.write(text);
+  }
+
+  /** Closes the program's stdin: it reads EOF. */
+  end_input(): void {
+    this.proc.stdin!.end();
+  }
+
   /** Sends `signal` to the program's process group (the example and any children it started). */
   signal(signal: NodeJS.Signals): void {
     if (this.exit !== null || this.proc.pid === undefined) return;
@@ -114,6 +132,11 @@ process.on('exit', () => {
 
 export function start(name: string, ...args: string[]): Program {
   return new Program(name, args);
+}
+
+/** start() with options: a stdin pipe, or other Node arguments. */
+export function start_with(options: ProgramOptions, name: string, ...args: string[]): Program {
+  return new Program(name, args, options);
 }
 
 export async function kill_all(...programs: Array<Program | undefined>): Promise<void> {
