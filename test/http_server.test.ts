@@ -11,7 +11,7 @@ import {
 } from '../coroutines/http/index.js';
 import { DRAIN_LIMIT } from '../coroutines/http/server.js';
 import { make_loop, register_loop_cleanup, run } from './support/loops.js';
-import { connect, expect_eof, fetch_raw, get, listen, port_of, read_response } from './support/http.js';
+import { connect, expect_eof, fetch_raw, get, listen, port_of, read_response, type RawResponse } from './support/http.js';
 
 register_loop_cleanup();
 
@@ -69,6 +69,17 @@ function capture_logs(fn: (records: LogRecord[]) => void): LogRecord[] {
     logger.handler = saved;
   }
   return records;
+}
+
+/** Sends `request` on a new connection: the response must say Connection: close, and the server close. */
+function* answered_then_closed(loop: AbstractEventLoop, port: number, request: string): Coroutine<RawResponse> {
+  const [reader, writer] = yield* connect(loop, port);
+  writer.write(Buffer.from(request));
+  const r = yield* read_response(reader);
+  assert.is(r.headers.get('connection'), 'close');
+  yield* expect_eof(reader);
+  writer.close();
+  return r;
 }
 
 function elapsed(loop: AbstractEventLoop, since: number): number {
@@ -130,16 +141,11 @@ test('keep-alive: several requests over one connection, each answered', () => {
 test('HTTP/1.0 closes after the response; with Connection: keep-alive it stays open', () => {
   const loop = make_loop();
   serving(loop, echo, {}, function* (port) {
-    let [reader, writer] = yield* connect(loop, port);
-    writer.write(Buffer.from('GET /old HTTP/1.0\r\n\r\n'));
-    let r = yield* read_response(reader);
+    let r = yield* answered_then_closed(loop, port, 'GET /old HTTP/1.0\r\n\r\n');
     assert.is(r.version, '1.0');
     assert.is(r.body.toString(), 'GET /old 1.0 []');
-    assert.is(r.headers.get('connection'), 'close');
-    yield* expect_eof(reader);
-    writer.close();
 
-    [reader, writer] = yield* connect(loop, port);
+    const [reader, writer] = yield* connect(loop, port);
     writer.write(Buffer.from('GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n'));
     r = yield* read_response(reader);
     assert.is(r.headers.get('connection'), 'keep-alive');
@@ -153,12 +159,7 @@ test('HTTP/1.0 closes after the response; with Connection: keep-alive it stays o
 test('Connection: close on HTTP/1.1 closes after the response', () => {
   const loop = make_loop();
   serving(loop, echo, {}, function* (port) {
-    const [reader, writer] = yield* connect(loop, port);
-    writer.write(Buffer.from(get('/', 'Connection: close\r\n')));
-    const r = yield* read_response(reader);
-    assert.is(r.headers.get('connection'), 'close');
-    yield* expect_eof(reader);
-    writer.close();
+    yield* answered_then_closed(loop, port, get('/', 'Connection: close\r\n'));
   });
 });
 
@@ -242,12 +243,7 @@ test('close() from a handler closes the connection after its response', () => {
 test('keep_alive: 0 answers one request per connection, saying Connection: close', () => {
   const loop = make_loop();
   serving(loop, echo, { keep_alive: 0 }, function* (port) {
-    const [reader, writer] = yield* connect(loop, port);
-    writer.write(Buffer.from(get('/')));
-    const r = yield* read_response(reader);
-    assert.is(r.headers.get('connection'), 'close');
-    yield* expect_eof(reader);
-    writer.close();
+    yield* answered_then_closed(loop, port, get('/'));
   });
 });
 

@@ -257,10 +257,7 @@ export class HandlerServerProtocol extends ServerHttpProtocol {
   /** Writes `res` as the answer to `message` (Content-Length when the size is known, else chunked). */
   *write_response(message: RawRequestMessage, res: HandlerResponse): Coroutine<void> {
     const status = res.status ?? 200;
-    const options = res.reason === undefined
-      ? { http_version: message.version, close: message.should_close }
-      : { http_version: message.version, close: message.should_close, reason: res.reason };
-    const response = new Response(this.transport!, status, options);
+    const response = new Response(this.transport!, status, { http_version: message.version, close: message.should_close, reason: res.reason });
     if (res.headers) add_headers(response, res.headers);
     const body = res.body ?? null;
     // No body on the wire for HEAD, 1xx, 204 and 304; HEAD still gets the length GET would have.
@@ -289,7 +286,6 @@ export class HandlerServerProtocol extends ServerHttpProtocol {
       } else {
         response.send_headers();
         for (const chunk of body) {
-          chunk_bytes(chunk); // type check
           response.write(chunk);
           if (this._write_paused) yield* this.drain();
         }

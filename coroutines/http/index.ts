@@ -11,6 +11,11 @@ export {
   type ContentCoding, type HttpMessageOptions, type HttpVersion, type ParserLimits, type PayloadOptions,
   type RawRequestMessage, type RawResponseMessage, type ResponseOptions,
 } from './protocol.js';
+export { DRAIN_LIMIT, ServerHttpProtocol, type ServerHttpOptions } from './server.js';
+export {
+  DEFAULT_MAX_BODY_SIZE, HandlerServerProtocol, ServerRequest, json_response, serve, text_response,
+  type Handler, type HandlerResponse, type ResponseBody, type ServeOptions,
+} from './handler.js';
 export {
   ClientProtocol, HttpRequest, HttpResponse, request,
   type HttpRequestOptions, type RequestData, type RequestOptions,
@@ -22,8 +27,3 @@ export {
 } from './cookies.js';
 export { FormData, basic_auth, guess_type, quote_plus, urlencode, type FormFieldOptions, type Params } from './forms.js';
 export * from './websocket.js';
-export { DRAIN_LIMIT, ServerHttpProtocol, type ServerHttpOptions } from './server.js';
-export {
-  DEFAULT_MAX_BODY_SIZE, HandlerServerProtocol, ServerRequest, json_response, serve, text_response,
-  type Handler, type HandlerResponse, type ResponseBody, type ServeOptions,
-} from './handler.js';

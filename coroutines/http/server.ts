@@ -33,6 +33,12 @@
  * client: the head of a request must arrive within `timeout` seconds of its first byte (or of the
  * connection, for the first request), else a 408 (or, if nothing was sent at all, a plain close); a body
  * whose bytes stop coming for `timeout` seconds (noticed within twice that) fails the payload with a 408.
+ * (A client that stops reading our responses stops us reading its requests, and so counts as idle.)
+ *
+ * Memory stays bounded: reading pauses while more than INPUT_HIGH unparsed bytes (a pipelined flood) or
+ * INPUT_CHUNKS unread body chunks (a handler slower than the upload) wait, and resumes as they are consumed.
+ * After an error page the connection closes lingering: our side is shut first and what the client still
+ * sends is dropped until its EOF, so that a reset cannot destroy the page before the client reads it.
  *
  * To know whether a response has started (for the error page rule above) and what status it has (for the
  * access log), `this.transport` is a thin wrapper around the connection's transport that counts the bytes
@@ -377,6 +383,11 @@ export class ServerHttpProtocol extends FlowControlProtocol {
     this._state = LINGER;
     if (writer.is_closing() || !writer.can_write_eof()) return writer.close();
     writer.write_eof();
+    // Read again if we had stopped: the client's EOF is what ends the wait.
+    if (this._read_blocks !== 0) {
+      this._read_blocks = 0;
+      writer.resume_reading();
+    }
     this._linger_handle = this._loop.call_later(LINGER_SECONDS, () => writer.close());
   }
 
