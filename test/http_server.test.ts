@@ -663,6 +663,27 @@ test('after a 101 the handler owns the connection: it reads the client\'s EOF an
   });
 });
 
+test('after a 101 the new protocol may need more than INPUT_HIGH in one piece (a large WebSocket frame)', () => {
+  const loop = make_loop();
+  const size = 1024 * 1024;
+  serving(loop, function* (p, m) {
+    const response = new Response(p.transport!, 101, { http_version: m.version });
+    response.add_headers(['Upgrade', 'big'], ['Connection', 'upgrade']);
+    response.send_headers();
+    const whole = p.stream.set_parser(function* (out: DataBuffer<Buffer>, buf: ParserBuffer) {
+      out.feed_data(yield* buf.read(size));
+    });
+    p.transport!.write(Buffer.from(`got ${(yield* whole.read()).length}`));
+  }, {}, function* (port) {
+    const [reader, writer] = yield* connect(loop, port);
+    writer.write(Buffer.from(get('/big', 'Connection: upgrade\r\nUpgrade: big\r\n')));
+    assert.is((yield* read_response(reader)).status, 101);
+    writer.write(Buffer.alloc(size, 0x61));
+    assert.is((yield* reader.read(-1)).toString(), `got ${size}`);
+    writer.close();
+  });
+});
+
 // ---- access log ---------------------------------------------------------------------------------------
 
 test('access_log: one combined-format line per request, errors and bytes included', () => {

@@ -295,8 +295,13 @@ export class ServerHttpProtocol extends FlowControlProtocol {
     if (this._read_blocks === 0 && this._input_backlog()) this._block_reading(INPUT);
   }
 
-  /** Too much received and not consumed: unparsed bytes, or body chunks the handler has not read. */
+  /**
+   * Too much received and not consumed: unparsed bytes, or body chunks the handler has not read. Not after
+   * a 101: the bytes are the new protocol's, whose parser bounds them (a WebSocket frame may well be larger
+   * than INPUT_HIGH, and pausing until it is parsed would wait forever).
+   */
   private _input_backlog(): boolean {
+    if (this._writer !== null && this._writer._status === 101) return false;
     if (this.stream._buffer.size > INPUT_HIGH) return true;
     const body = this._body;
     return body !== null && body._buffer.length - body._head > INPUT_CHUNKS;
