@@ -103,7 +103,8 @@ class Room {
       const transport = ws.writer.transport;
       if (transport.get_write_buffer_size() > MAX_BACKLOG) {
         console.log(`${process.pid}: dropping a client that does not read`);
-        transport.abort(); // its handler is cancelled, and leaves the room
+        this.clients.delete(ws); // (now: no second abort for the next message)
+        transport.abort(); // its handler is cancelled, and says it left
       } else {
         ws.send(text);
       }
