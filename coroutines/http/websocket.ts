@@ -752,9 +752,11 @@ export function* ws_connect(url: string | URL, options: WsConnectOptions = {}): 
   if (target.protocol === 'ws:') target.protocol = 'http:';
   else if (target.protocol === 'wss:') target.protocol = 'https:';
   const { key, headers } = client_handshake_headers(options.protocols);
-  const extra = options.headers === undefined ? [] : [...new CIMultiDict(options.headers)];
+  // The caller's headers go first and win: a handshake header they give replaces ours (tests send a wrong
+  // Sec-WebSocket-Version that way).
+  const given = new CIMultiDict(options.headers ?? undefined);
   const response = yield* request('GET', target, {
-    headers: [...extra, ...headers],
+    headers: [...given, ...headers.filter(([name]) => !given.has(name))],
     cookies: options.cookies, auth: options.auth, timeout: options.timeout, ssl: options.ssl, loop: options.loop,
     allow_redirects: false,
   });

@@ -1,9 +1,8 @@
 // Both ends of a WebSocket for tests, over real sockets on 127.0.0.1: the HTTP upgrade goes through
-// protocol.ts (http_request_parser + Response on the server, Request + http_response_parser on the client),
-// the way ServerHttpProtocol and the HTTP client do it.
+// protocol.ts on the server (http_request_parser + Response, the way ServerHttpProtocol does it) and
+// through the library's ws_connect() (the HTTP client) on the client.
 import {
-  HttpErrorException, Request, Response, WebSocket, WebSocketParser, WebSocketWriter, client_handshake_headers, do_handshake,
-  http_request_parser, http_response_parser, verify_handshake_response, type Handshake,
+  HttpErrorException, Response, WebSocket, do_handshake, http_request_parser, ws_connect as connect, type Handshake,
 } from '../../coroutines/http/index.js';
 import {
   Future, Queue, StreamProtocol, Task, type AbstractEventLoop, type Coroutine, type Server, type Transport,
@@ -39,18 +38,9 @@ export class WsServerProtocol extends StreamProtocol {
   }
 }
 
-/** Our client's side: Request with client_handshake_headers() (some `replace`d), the response parsed and verified. */
-export function* ws_connect(loop: AbstractEventLoop, port: number, protocols?: string[], replace: Array<[string, string]> = []): Coroutine<WebSocket> {
-  const [transport, proto] = yield* loop.create_connection(() => new StreamProtocol(), '127.0.0.1', port);
-  const { key, headers } = client_handshake_headers(protocols);
-  const req = new Request(transport, 'GET', '/chat');
-  const replaced = new Set(replace.map(([name]) => name));
-  req.add_headers(['Host', `127.0.0.1:${port}`], ...headers.filter(([name]) => !replaced.has(name)), ...replace);
-  req.send_headers();
-  req.write_eof();
-  const response = yield* proto.stream.set_parser(http_response_parser()).read();
-  const protocol = verify_handshake_response(response, key, protocols);
-  return new WebSocket(proto.stream.set_parser(WebSocketParser({ masked: false })), new WebSocketWriter(transport, { mask: true }), { protocol, close_timeout: 5 });
+/** Our client's side: ws_connect() with the handshake headers it is given replacing its own. */
+export function ws_connect(loop: AbstractEventLoop, port: number, protocols?: string[], replace: Array<[string, string]> = []): Coroutine<WebSocket> {
+  return connect(`ws://127.0.0.1:${port}/chat`, { protocols, headers: replace, close_timeout: 5, loop });
 }
 
 /** A server on 127.0.0.1 (port 0); `accepted()` waits for the next connection's WebSocket (or handshake error). */
