@@ -649,4 +649,13 @@ test('compression filter: gzip and deflate bodies, with the chunking filter afte
   throws_a(() => new Response(recorder(), 200).add_compression_filter('br' as 'gzip'), TypeError);
 });
 
+test("the public face: 'tulip-ts/http' and the http namespace of 'tulip-ts' are the same module (the package, built)", async () => {
+  const subpath = await import('tulip-ts/http');
+  const main = await import('tulip-ts');
+  assert.is(main.http.Response, subpath.Response);
+  for (const name of ['request', 'ServerHttpProtocol', 'serve', 'Session', 'ws_connect', 'do_handshake', 'http_request_parser', 'HttpErrorException', 'CIMultiDict']) {
+    assert.type((subpath as Record<string, unknown>)[name], 'function', name);
+  }
+});
+
 test.run();
