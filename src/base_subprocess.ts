@@ -9,7 +9,9 @@
  * that sees connection_lost has seen all the output.
  *
  * stdio options, per fd, with Python's values: `PIPE` (-1, the default), `STDOUT` (-2, stderr only: where
- * stdout goes), `DEVNULL` (-3), an fd of ours to give the child, or `null` / 'inherit' (ours).
+ * stdout goes), `DEVNULL` (-3), an fd of ours to give the child, or `null` / 'inherit' (ours). Every other
+ * fd of ours is close-on-exec; `pass_fds` (Python's option) names the ones the child keeps, under the same
+ * numbers: a listening socket that worker processes share, say.
  */
 import { statSync } from 'node:fs';
 import { binding } from './binding.js';
@@ -37,6 +39,8 @@ export interface SubprocessOptions {
   cwd?: string | null;
   /** The child's whole environment (default: ours). Entries whose value is undefined are left out. */
   env?: Record<string, string | undefined> | null;
+  /** Fds of ours (each >= 3) that the child keeps open under the same numbers (default: none). */
+  pass_fds?: readonly number[];
 }
 
 /** What `get_extra_info('subprocess')` returns: the child as asyncio's Popen object would describe it. */
@@ -72,6 +76,17 @@ function stdio_code(fd: number, opt: StdioOption | undefined, pipes: Array<[numb
   throw new TypeError(`stdio option for fd ${fd} must be PIPE, STDOUT, DEVNULL, an fd >= 0, null or 'inherit', got ${String(opt)}`);
 }
 
+function check_pass_fds(fds: readonly number[] | undefined): readonly number[] {
+  if (fds === undefined) return [];
+  if (!Array.isArray(fds)) throw new TypeError(`pass_fds must be an array of fds, got ${typeof fds}`);
+  for (const fd of fds) {
+    if (!Number.isInteger(fd) || fd < 3) {
+      throw new RangeError(`pass_fds: ${String(fd)} is not an fd >= 3 (fds 0, 1, 2 are given with the stdin, stdout and stderr options)`);
+    }
+  }
+  return fds;
+}
+
 function environment(env: Record<string, string | undefined>): string[] {
   const out: string[] = [];
   for (const [k, v] of Object.entries(env)) {
@@ -93,7 +108,7 @@ function start(args: readonly string[], options: SubprocessOptions): [number, nu
   try {
     const codes = [stdio_code(0, options.stdin, pipes), stdio_code(1, options.stdout, pipes), stdio_code(2, options.stderr, pipes)] as const;
     const envp = options.env == null ? null : environment(options.env);
-    r = binding.spawn(args[0]!, args, envp, options.cwd ?? null, codes, true);
+    r = binding.spawn(args[0]!, args, envp, options.cwd ?? null, codes, true, check_pass_fds(options.pass_fds));
   } catch (e) {
     close_all(0);
     close_all(1);

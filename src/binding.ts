@@ -343,8 +343,9 @@ export interface NativeBinding {
    * -1 inherit, -2 /dev/null, -3 (stderr only) the child's stdout. `search_path`: look `file` up in
    * PATH (this process's PATH) when it has no slash. → [pid, pidfd] | -errno; an exec failure is
    * -errno too (-ENOENT for a missing program) and leaves no zombie. pidfd is -errno when pidfd_open
-   * failed (-ENOSYS before Linux 5.3): the child runs anyway. */
-  spawn(file: string, argv: readonly string[], envp: readonly string[] | null, cwd: string | null, stdio: readonly [number, number, number], search_path: boolean): [number, number] | number;
+   * failed (-ENOSYS before Linux 5.3): the child runs anyway. `pass_fds`: fds (each >= 3, at most 64)
+   * the child keeps open under the same numbers; one that is not open fails the spawn with -EBADF. */
+  spawn(file: string, argv: readonly string[], envp: readonly string[] | null, cwd: string | null, stdio: readonly [number, number, number], search_path: boolean, pass_fds?: readonly number[]): [number, number] | number;
   /** → an fd (close-on-exec) that polls readable once `pid` has exited | -errno. */
   pidfd_open(pid: number): number;
   /** waitpid(pid, WNOHANG), reaping only that pid: → [pid, returncode] once reaped (the exit code, or

@@ -210,6 +210,33 @@ test('stderr=STDOUT, stdin=DEVNULL, an fd of ours as stdout', () => {
   assert.equal(p2.out[1], []);
 });
 
+test('pass_fds: the child keeps exactly the fds named, under the same numbers', () => {
+  const [r, w] = binding.pipe() as [number, number];
+  const text = Buffer.from(`through fd ${r}`);
+  binding.write(w, text, 0, text.length);
+  binding.close(w);
+  try {
+    // Our fds are close-on-exec: without pass_fds the child cannot open its /proc/self/fd entry.
+    const [t1, p1] = run(finish(loop.subprocess_shell(() => new Recorder(), `cat /proc/self/fd/${r} 2>/dev/null || echo closed`)));
+    assert.is(p1.text(1), 'closed\n');
+    assert.is(t1.get_returncode(), 0);
+    const [t2, p2] = run(finish(loop.subprocess_shell(() => new Recorder(), `cat /proc/self/fd/${r}`, { pass_fds: [r] })));
+    assert.is(p2.text(1), `through fd ${r}`);
+    assert.is(t2.get_returncode(), 0);
+    // Still ours, still close-on-exec: a later child without pass_fds does not get it.
+    const [, p3] = run(finish(loop.subprocess_shell(() => new Recorder(), `test -e /proc/self/fd/${r} && echo open || echo closed`)));
+    assert.is(p3.text(1), 'closed\n');
+  } finally {
+    binding.close(r);
+  }
+  assert.throws(() => run(loop.subprocess_exec(() => new Recorder(), 'true', { pass_fds: [1] })), (e: Error) => e instanceof RangeError && /fds 0, 1, 2/.test(e.message));
+  assert.throws(() => run(loop.subprocess_exec(() => new Recorder(), 'true', { pass_fds: 3 as never })), (e: Error) => e instanceof TypeError);
+  // An fd that is not open: the spawn fails with EBADF (and leaves no pipe, no child behind).
+  assert.throws(() => run(loop.subprocess_exec(() => new Recorder(), 'true', { pass_fds: [999_999] })), (e: Error) => (e as { code?: string }).code === 'EBADF');
+  assert.throws(() => binding.spawn('true', ['true'], null, null, [-2, -2, -2], true, [2]), (e: Error) => e instanceof RangeError);
+  assert.throws(() => binding.spawn('true', ['true'], null, null, [-2, -2, -2], true, Array(65).fill(3)), (e: Error) => e instanceof RangeError);
+});
+
 test('the exit is noticed while the loop blocks in the selector', () => {
   const t0 = loop.time();
   const [t] = run(finish(loop.subprocess_exec(() => new Recorder(), 'sleep', '0.2', { stdin: DEVNULL, stdout: DEVNULL, stderr: DEVNULL })));

@@ -8,7 +8,8 @@
  *
  * The child starts clean: every signal at SIG_DFL (Node sets SIGPIPE to SIG_IGN, and an ignored
  * disposition would survive exec: `yes | head` would then spin instead of dying) and an empty signal
- * mask. Every fd the addon creates is close-on-exec, so the child gets exactly fds 0, 1, 2.
+ * mask. Every fd the addon creates is close-on-exec, so the child gets exactly fds 0, 1, 2, plus the fds
+ * listed in pass_fds (Python's subprocess option of that name), under the same numbers.
  *
  * Exit watching: pidfd_open(pid) (Linux >= 5.3) gives an fd that polls readable when that child exits,
  * so an exit is one more reader in the selector. waitpid_nohang reaps exactly the pid asked for, never
@@ -130,16 +131,41 @@ static int add_stdio_actions(posix_spawn_file_actions_t *fa, const int stdio[3],
   return r;
 }
 
-/* spawn(file, argv, envp | null, cwd | null, stdio [in, out, err], search_path) → [pid, pidfd] | -errno.
- * stdio entries: an fd, -1 inherit, -2 /dev/null, -3 (stderr only) the same as stdout. pidfd is -errno
- * when pidfd_open failed (-ENOSYS before Linux 5.3): the child runs anyway, watch it another way. */
+/* The fds to keep open in the child under their own numbers (each >= 3): dup2(fd, fd) clears the child's
+ * close-on-exec flag only (glibc >= 2.29; the parent's fd keeps it). An fd that is not open fails the spawn
+ * with -EBADF. At most 64: this is for a listening socket or a pipe, not for a table of fds. */
+#define TL_MAX_PASS_FDS 64
+static bool get_pass_fds(napi_env env, napi_value v, int fds[TL_MAX_PASS_FDS], uint32_t *count) {
+  bool is = false;
+  uint32_t n = 0;
+  *count = 0;
+  if (tl_is_undefined(env, v)) return true;
+  if (napi_is_array(env, v, &is) != napi_ok || !is || napi_get_array_length(env, v, &n) != napi_ok)
+    return TL_TYPE_ERROR(env, "spawn: pass_fds must be an array of fds");
+  if (n > TL_MAX_PASS_FDS) return TL_RANGE_ERROR(env, "spawn: pass_fds has %u fds, at most %d are allowed", n, TL_MAX_PASS_FDS);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item;
+    int64_t fd;
+    napi_get_element(env, v, i, &item);
+    if (!tl_get_int(env, item, "spawn", "pass_fds[i]", 3, INT_MAX, &fd)) return false;
+    fds[i] = (int)fd;
+  }
+  *count = n;
+  return true;
+}
+
+/* spawn(file, argv, envp | null, cwd | null, stdio [in, out, err], search_path, pass_fds?) → [pid, pidfd]
+ * | -errno. stdio entries: an fd, -1 inherit, -2 /dev/null, -3 (stderr only) the same as stdout. pidfd is
+ * -errno when pidfd_open failed (-ENOSYS before Linux 5.3): the child runs anyway, watch it another way. */
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
+  napi_value argv[7];
   char *file = NULL, *cwd = NULL, **args = NULL, **envp = NULL;
   int stdio[3];
+  int pass_fds[TL_MAX_PASS_FDS];
+  uint32_t n_pass = 0;
   bool search;
   napi_value result = NULL;
-  if (!tl_args(env, info, 6, argv)) return NULL;
+  if (!tl_args(env, info, 7, argv)) return NULL;
   if ((file = get_cstring(env, argv[0], "spawn", "file")) == NULL) return NULL;
   if (!get_strv(env, argv[1], "spawn", "argv", true, &args)) goto out;
   if (!tl_is_undefined(env, argv[2]) && !get_strv(env, argv[2], "spawn", "envp", false, &envp)) goto out;
@@ -160,6 +186,7 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
     }
   }
   if (!tl_get_bool(env, argv[5], "spawn", "search_path", &search)) goto out;
+  if (!get_pass_fds(env, argv[6], pass_fds, &n_pass)) goto out;
 
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
@@ -184,6 +211,7 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   if (err == 0) err = posix_spawnattr_setsigdefault(&attr, &all);
   if (err == 0) err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   if (err == 0) err = add_stdio_actions(&fa, stdio, moved);
+  for (uint32_t i = 0; i < n_pass && err == 0; i++) err = posix_spawn_file_actions_adddup2(&fa, pass_fds[i], pass_fds[i]);
 #if defined(__GLIBC__) || defined(__APPLE__)
   if (err == 0 && cwd != NULL) err = posix_spawn_file_actions_addchdir_np(&fa, cwd);
 #else
