@@ -82,3 +82,4 @@ export {
   type ClientConnectedCallback, type OpenConnectionOptions, type OpenUnixConnectionOptions, type StartServerOptions,
   type StartUnixServerOptions, type StreamOptions,
 } from '../coroutines/streams.js';
+export * as http from '../coroutines/http/index.js';

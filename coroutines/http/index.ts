@@ -1,0 +1,13 @@
+/**
+ * tulip-ts/http (Tulip's `tulip.http`): HTTP/1.1 and WebSocket written as coroutines on streams and
+ * generator parsers. Reached as `import { http } from 'tulip-ts'` or `import * as http from 'tulip-ts/http'`.
+ */
+export * from './errors.js';
+export { CIMultiDict, type HeadersInit } from './multidict.js';
+export {
+  HttpMessage, HttpVersion10, HttpVersion11, Payload, RESPONSES, Request, Response,
+  http_date, http_payload_parser, http_request_parser, http_response_parser, read_payload, reason_phrase,
+  version_at_least,
+  type ContentCoding, type HttpMessageOptions, type HttpVersion, type ParserLimits, type PayloadOptions,
+  type RawRequestMessage, type RawResponseMessage, type ResponseOptions,
+} from './protocol.js';
