@@ -17,6 +17,7 @@
         "src/native/tls.c",
         "src/native/tls_cert.c",
         "src/native/tls_ctx.c",
+        "src/native/zlib.c",
         "src/native/tls.h",
         "src/native/util.h",
         "src/native/sockaddr.h",

@@ -297,8 +297,15 @@ export class StreamBuffer {
     this._exception = exc;
     if (this._parser_buffer !== null) {
       this._parser_buffer.set_exception(exc);
+      const parser = this._parser!;
       this._parser = null;
       this._parser_buffer = null;
+      // Let the parser's finally blocks release what they hold (a zlib decoder's native memory, say).
+      try {
+        parser.return(undefined);
+      } catch {
+        // Its output already has the stream's exception; a second one from cleanup adds nothing.
+      }
     }
   }
 

@@ -85,6 +85,31 @@ export interface NativeConstants {
   readonly HAVE_EVENTFD: number;
   /** The most buffers one writev call sends (1024); the rest need another call. */
   readonly IOV_MAX: number;
+  // zlib (src/native/zlib.c): stream modes, our two result codes, and zlib's own numbers
+  readonly ZLIB_DEFLATE: number;
+  readonly ZLIB_GZIP: number;
+  readonly ZLIB_DEFLATE_RAW: number;
+  readonly ZLIB_INFLATE: number;
+  readonly ZLIB_GUNZIP: number;
+  readonly ZLIB_INFLATE_RAW: number;
+  readonly ZLIB_TOO_LARGE: number;
+  readonly ZLIB_NEED_DICT: number;
+  readonly Z_NO_FLUSH: number;
+  readonly Z_PARTIAL_FLUSH: number;
+  readonly Z_SYNC_FLUSH: number;
+  readonly Z_FULL_FLUSH: number;
+  readonly Z_FINISH: number;
+  readonly Z_BLOCK: number;
+  readonly Z_STREAM_ERROR: number;
+  readonly Z_DATA_ERROR: number;
+  readonly Z_MEM_ERROR: number;
+  readonly Z_BUF_ERROR: number;
+  readonly Z_DEFAULT_COMPRESSION: number;
+  readonly Z_DEFAULT_STRATEGY: number;
+  readonly Z_FILTERED: number;
+  readonly Z_HUFFMAN_ONLY: number;
+  readonly Z_RLE: number;
+  readonly Z_FIXED: number;
   // Sockets
   readonly AF_INET: number;
   readonly AF_INET6: number;
@@ -436,6 +461,33 @@ export interface NativeTls {
   tls_peer_cert(conn: TlsConnHandle, binary: true): Buffer | null;
 }
 
+/** An opaque zlib stream of the addon (src/native/zlib.c). */
+export type ZlibHandle = { readonly __zlib: unique symbol };
+
+/** The zlib part of the addon (src/native/zlib.c), on the zlib inside the node binary. Modes, flush
+ * values and result codes are in `constants` (ZLIB_DEFLATE ... ZLIB_INFLATE_RAW, Z_NO_FLUSH ...
+ * Z_BLOCK, Z_DATA_ERROR ..., ZLIB_TOO_LARGE, ZLIB_NEED_DICT). */
+export interface NativeZlib {
+  /** The version of that zlib ('1.3.1'). */
+  readonly zlib_version: string;
+  /** mode: ZLIB_DEFLATE, ZLIB_GZIP, ZLIB_DEFLATE_RAW (encoders), ZLIB_INFLATE, ZLIB_GUNZIP,
+   * ZLIB_INFLATE_RAW (decoders). level -1..9; window_bits 9..15 for encoders, 8..15 for decoders;
+   * mem_level 1..9; strategy 0..4 (Z_DEFAULT_STRATEGY ... Z_FIXED); all checked, the last three
+   * ignored by decoders. */
+  zlib_new(mode: number, level: number, window_bits: number, mem_level: number, strategy: number): ZlibHandle;
+  /** Feeds all of `input` with `flush` (Z_NO_FLUSH ... Z_BLOCK; decoders ignore it) and returns all the
+   * output that produced, or a negative code (Z_DATA_ERROR, Z_STREAM_ERROR, Z_MEM_ERROR, ZLIB_TOO_LARGE
+   * when the output would pass `max_output` bytes, ZLIB_NEED_DICT) whose message zlib_error() has.
+   * Writes state[0] = 1 once the stream has ended (decoders: Z_STREAM_END; encoders: Z_FINISH done),
+   * state[1] = how many input bytes of this call came after a decoder's end (ignored; a gunzip stream
+   * starts a new member instead when they begin with 0x1f). */
+  zlib_process(stream: ZlibHandle, input: Uint8Array, flush: number, max_output: number, state: Float64Array): Buffer | number;
+  /** [code, message] of the last failure of zlib_process ([0, ''] when none); works on ended streams. */
+  zlib_error(stream: ZlibHandle): [number, string];
+  /** Frees zlib's state now; idempotent. Other calls on an ended stream throw. */
+  zlib_end(stream: ZlibHandle): void;
+}
+
 function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
@@ -450,4 +502,4 @@ const require = createRequire(import.meta.url);
 const nodeGypBuild = require('node-gyp-build') as (root: string) => unknown;
 
 /** The native addon, loaded once per thread. */
-export const binding: NativeBinding & NativeTls = nodeGypBuild(packageRoot()) as NativeBinding & NativeTls;
+export const binding: NativeBinding & NativeTls & NativeZlib = nodeGypBuild(packageRoot()) as NativeBinding & NativeTls & NativeZlib;

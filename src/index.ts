@@ -66,6 +66,7 @@ export {
   SSLWantWriteError, SSLZeroReturnError, TLSVersion, create_default_context,
 } from './ssl.js';
 export { SSLProtocol, SSLProtocolTransport, type SSLTimeouts } from './sslproto.js';
+export { ZlibError, ZlibStream, type ZlibErrorCode, type ZlibMode, type ZlibOptions } from './zlib.js';
 export {
   DataBuffer, EofStream, LineLimitExceededError, ParserBuffer, StreamBuffer, StreamProtocol, chunks_parser, lines_parser,
   type DataBufferOptions, type LimitErrorClass, type NeedData, type Parser, type ParserFunction,

@@ -3,6 +3,7 @@
 // truncated or mutated input gives an HttpException, never a hang or a crash), and the Request/Response
 // writers byte for byte and round-tripped through the parsers. Cases follow Tulip's tests/http_parser_test.py
 // and tests/http_protocol_test.py.
+import { gzipSync, deflateSync, deflateRawSync, gunzipSync, inflateSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StreamBuffer, TestLoop, set_event_loop, type DataBuffer, type WriteTransport } from '../src/index.js';
@@ -565,6 +566,75 @@ test('round trip: what the writers send, the parsers read back (random bodies, b
     assert.is(m.message.headers.get('x-seq'), String(i));
     assert.ok(Buffer.from(m.body, 'latin1').equals(body), `case ${i}`);
   }
+});
+
+// ---- content coding ----
+
+function chunked_body(data: Buffer, piece: number): Buffer {
+  const parts: Buffer[] = [];
+  for (let at = 0; at < data.length; at += piece) {
+    const p = data.subarray(at, at + piece);
+    parts.push(b(`${p.length.toString(16)}\r\n`), p, b('\r\n'));
+  }
+  parts.push(b('0\r\n\r\n'));
+  return Buffer.concat(parts);
+}
+
+test('coding: gzip, deflate (zlib and raw) bodies are decoded, chunked or by length, in any split', () => {
+  const text = 'Hello, compressed world! '.repeat(200);
+  const cases: Array<[string, Buffer]> = [['gzip', gzipSync(text)], ['deflate', deflateSync(text)], ['deflate', deflateRawSync(text)], ['x-gzip', gzipSync(text)]];
+  for (const [coding, body] of cases) {
+    const head = `POST / HTTP/1.1\r\nContent-Encoding: ${coding}\r\n`;
+    const by_length = Buffer.concat([b(`${head}Content-Length: ${body.length}\r\n\r\n`), body]);
+    const chunked = Buffer.concat([b(`${head}Transfer-Encoding: chunked\r\n\r\n`), chunked_body(body, 100)]);
+    for (const wire of [by_length, chunked]) {
+      const r = parse_stream<RawRequestMessage>('request', split_randomly(prng(body.length), wire));
+      assert.is(r.error, null, `${coding}: ${String(r.error)}`);
+      assert.is(r.messages[0]!.body, text, coding);
+    }
+  }
+  // compression: false passes the coded bytes through.
+  const raw = gzipSync('abc');
+  const r = parse_stream<RawRequestMessage>('request', [Buffer.concat([b(`POST / HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: ${raw.length}\r\n\r\n`), raw])], undefined, { compression: false });
+  assert.ok(Buffer.from(r.messages[0]!.body, 'latin1').equals(raw));
+});
+
+test('coding: damaged or truncated compressed bodies are IncompleteRead; a decompression bomb is PayloadTooLarge', () => {
+  const body = gzipSync('x'.repeat(10000));
+  const damaged = Buffer.from(body);
+  damaged[20] ^= 0xff;
+  damaged[21] ^= 0xff;
+  const wire = (data: Buffer) => Buffer.concat([b(`POST / HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: ${data.length}\r\n\r\n`), data]);
+  assert.ok(parse_stream('request', [wire(damaged)]).error instanceof IncompleteRead);
+  assert.ok(parse_stream('request', [wire(body.subarray(0, body.length - 6))]).error instanceof IncompleteRead);
+  const bomb = gzipSync(Buffer.alloc(50 * 1024 * 1024));
+  const r = parse_stream('request', [wire(bomb)], undefined, { max_size: 1024 * 1024 });
+  assert.ok(r.error instanceof PayloadTooLarge, String(r.error));
+  assert.ok(bomb.length < 1024 * 1024); // the compressed size alone would pass the limit
+});
+
+test('compression filter: gzip and deflate bodies, with the chunking filter after, decode to what was written', () => {
+  for (const encoding of ['gzip', 'deflate'] as const) {
+    const t = recorder();
+    const r = new Response(t, 200);
+    r.add_headers(['Content-Encoding', encoding], ['Server', 's'], ['Date', 'd']);
+    r.add_compression_filter(encoding);
+    r.add_chunking_filter(64);
+    r.send_headers();
+    const text = Array.from({ length: 300 }, (_, i) => `line ${i}\n`).join('');
+    for (let at = 0; at < text.length; at += 500) r.write(text.slice(at, at + 500));
+    r.write_eof();
+    const wire = Buffer.concat(t.writes);
+    const parsed = parse_stream<RawResponseMessage>('response', [wire]);
+    assert.is(parsed.error, null, String(parsed.error));
+    assert.is(parsed.messages[0]!.body, text);
+    // The chunks on the wire are the filter's 64 bytes (the last may be shorter), and decode with node:zlib.
+    const raw = parse_stream<RawResponseMessage>('response', [wire], undefined, { compression: false }).messages[0]!.body;
+    const decoded = (encoding === 'gzip' ? gunzipSync : inflateSync)(Buffer.from(raw, 'latin1')).toString();
+    assert.is(decoded, text);
+    assert.match(wire.toString('latin1'), /\r\n\r\n40\r\n/);
+  }
+  throws_a(() => new Response(recorder(), 200).add_compression_filter('br' as 'gzip'), TypeError);
 });
 
 test.run();

@@ -534,4 +534,21 @@ test('StreamProtocol end to end over TCP on 127.0.0.1: lines, a switch to chunks
   }
 });
 
+test('StreamBuffer: set_exception() closes the running parser, so its finally blocks run', () => {
+  const stream = new StreamBuffer();
+  let cleaned = false;
+  const out = stream.set_parser(function* (_out: DataBuffer<Buffer>, buf: ParserBuffer) {
+    try {
+      yield* buf.read(10);
+    } finally {
+      cleaned = true;
+    }
+  });
+  stream.feed_data(b('abc'));
+  assert.not.ok(cleaned);
+  stream.set_exception(new Error('boom'));
+  assert.ok(cleaned);
+  assert.is((out.exception() as Error).message, 'boom');
+});
+
 test.run();

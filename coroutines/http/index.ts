@@ -11,3 +11,4 @@ export {
   type ContentCoding, type HttpMessageOptions, type HttpVersion, type ParserLimits, type PayloadOptions,
   type RawRequestMessage, type RawResponseMessage, type ResponseOptions,
 } from './protocol.js';
+export * from './websocket.js';

@@ -17,6 +17,7 @@ import type { AbstractEventLoop } from '../../src/events.js';
 import type { Coroutine } from '../../src/futures.js';
 import { get_event_loop } from '../../src/events.js';
 import { check_bytes, type WriteTransport } from '../../src/transports.js';
+import { ZlibError, ZlibStream } from '../../src/zlib.js';
 import { DataBuffer, EofStream, type Parser, type ParserBuffer, type ParserFunction, type StreamBuffer } from '../parsers.js';
 import { CIMultiDict } from './multidict.js';
 import { BadStatusLine, IncompleteRead, InvalidHeader, LineTooLong, PayloadTooLarge } from './errors.js';
@@ -363,13 +364,19 @@ export function http_payload_parser(message: RawRequestMessage | RawResponseMess
   return function* payload_parser(out, buf) {
     if (!has_body) return;
     let sink: Sink = max_size === null ? { feed_data: (c) => out.feed_data(c), finish() {} } : new SizeGuard(out, max_size);
-    if (compression && message.compression !== null) sink = make_decoder(sink, message.compression, max_size);
-    if (message.chunked) yield* parse_chunked_payload(sink, buf, max_size);
-    else if (length !== null) {
-      if (max_size !== null && length > max_size) throw new PayloadTooLarge(`the body is larger than ${max_size} bytes`);
-      yield* parse_length_payload(sink, buf, length);
-    } else if (readall) yield* parse_eof_payload(sink, buf, max_size);
-    sink.finish();
+    const decoder = compression && message.compression !== null ? new DecodingSink(sink, max_size) : null;
+    if (decoder !== null) sink = decoder;
+    try {
+      if (message.chunked) yield* parse_chunked_payload(sink, buf, max_size);
+      else if (length !== null) {
+        if (max_size !== null && length > max_size) throw new PayloadTooLarge(`the body is larger than ${max_size} bytes`);
+        yield* parse_length_payload(sink, buf, length);
+      } else if (readall) yield* parse_eof_payload(sink, buf, max_size);
+      sink.finish();
+    } finally {
+      // zlib state is native memory that a running loop's thread would only free much later (see src/zlib.ts).
+      decoder?.close();
+    }
   };
 }
 
@@ -439,8 +446,41 @@ function* parse_chunked_payload(sink: Sink, buf: ParserBuffer, max_size: number 
   }
 }
 
-/** Set by the zlib integration (below); until then a compressed body is delivered as it came. */
-let make_decoder = (sink: Sink, _coding: ContentCoding, _max_size: number | null): Sink => sink;
+/**
+ * Decodes a gzip or deflate body on its way to the sink. 'unzip' also reads the raw deflate many servers
+ * send as "deflate". The decoded size is bounded by `max_size` inside zlib itself, so a small compressed
+ * body cannot make it allocate a huge buffer before the limit is checked.
+ */
+class DecodingSink implements Sink {
+  /** Made at the first byte: an empty body with a Content-Encoding is empty, not a truncated stream. */
+  private zlib: ZlibStream | null = null;
+  constructor(private readonly out: Sink, private readonly max_size: number | null) {}
+  feed_data(chunk: Buffer): void {
+    // 'unzip' tells gzip, zlib and raw deflate apart by their first bytes: one decoder for both codings.
+    this.zlib ??= new ZlibStream('unzip', this.max_size === null ? {} : { max_output: this.max_size });
+    const data = this.decode(() => this.zlib!.process(chunk));
+    if (data.length > 0) this.out.feed_data(data);
+  }
+  finish(): void {
+    if (this.zlib !== null) {
+      const rest = this.decode(() => this.zlib!.finish());
+      if (rest.length > 0) this.out.feed_data(rest);
+    }
+    this.out.finish();
+  }
+  close(): void {
+    this.zlib?.close();
+  }
+  private decode(step: () => Buffer): Buffer {
+    try {
+      return step();
+    } catch (exc) {
+      if (!(exc instanceof ZlibError)) throw exc;
+      if (exc.code === 'TOO_LARGE') throw new PayloadTooLarge(`the decoded body is larger than ${this.max_size} bytes`);
+      throw new IncompleteRead(`the compressed body is damaged: ${exc.message}`);
+    }
+  }
+}
 
 /**
  * A message body as a handler or a client reads it: `yield* payload.read()` gives the next chunk and
@@ -549,6 +589,21 @@ class ChunkingFilter implements BodyFilter {
     this.held = [];
     this.held_size = 0;
     return rest;
+  }
+}
+
+/** Compresses the body as it is written (the zlib format for 'deflate', as RFC 9110 says). */
+class CompressionFilter implements BodyFilter {
+  private readonly zlib: ZlibStream;
+  constructor(encoding: 'deflate' | 'gzip') {
+    this.zlib = new ZlibStream(encoding);
+  }
+  feed(chunk: Buffer): Buffer[] {
+    const out = this.zlib.process(chunk);
+    return out.length > 0 ? [out] : [];
+  }
+  finish(): Buffer[] {
+    return [this.zlib.finish()];
   }
 }
 
@@ -780,10 +835,14 @@ export abstract class HttpMessage {
     this._filters.push(new ChunkingFilter(chunk_size));
   }
 
-  /** @internal for the compression filter */
-  _add_filter(filter: BodyFilter): void {
-    if (this._ended) throw new Error('HttpMessage: the body has ended');
-    this._filters.push(filter);
+  /**
+   * From now on the body is compressed (Tulip's add_compression_filter); add the matching
+   * `Content-Encoding` header yourself. A Content-Length must then be the compressed length, so this is
+   * for chunked or until-close bodies.
+   */
+  add_compression_filter(encoding: 'deflate' | 'gzip' = 'deflate'): void {
+    if (encoding !== 'deflate' && encoding !== 'gzip') throw new TypeError(`add_compression_filter(): expected 'deflate' or 'gzip', got ${JSON.stringify(encoding)}`);
+    this._filters.push(new CompressionFilter(encoding));
   }
 }
 

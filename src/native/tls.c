@@ -31,7 +31,7 @@
 
 static bool get_conn(napi_env env, napi_value v, const char *fn, tl_conn **out) {
   void *p;
-  if (!get_ext(env, v, &CONN_TAG, fn, "TLS connection", &p)) return false;
+  if (!tl_get_ext(env, v, &CONN_TAG, fn, "TLS connection", &p)) return false;
   tl_conn *c = p;
   if (c->ssl == NULL) {
     napi_throw_error(env, NULL, "TLS connection is already freed");
@@ -127,7 +127,7 @@ static napi_value js_new(napi_env env, napi_callback_info info) {
 static napi_value js_free(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   void *p;
-  if (!tl_args(env, info, 1, argv) || !get_ext(env, argv[0], &CONN_TAG, "tls_free", "TLS connection", &p)) return NULL;
+  if (!tl_args(env, info, 1, argv) || !tl_get_ext(env, argv[0], &CONN_TAG, "tls_free", "TLS connection", &p)) return NULL;
   conn_free(p);
   return NULL;
 }

@@ -34,8 +34,6 @@ static const napi_type_tag CONN_TAG = {0x7475c11e7c7a0002ULL, 0x5e5e01a1d7c0f11e
 
 /* Drops one count of a context; the last one frees the SSL_CTX (and the struct once finalized). */
 void ctx_release(tl_ctx *c);
-/* The external behind v, checked against tag; throws a TypeError naming `what` otherwise. */
-bool get_ext(napi_env env, napi_value v, const napi_type_tag *tag, const char *fn, const char *what, void **out);
 /* A live context (throws when freed). */
 bool get_ctx(napi_env env, napi_value v, const char *fn, tl_ctx **out);
 /* A string argument as a malloc'd C string (NULL for null/undefined when nullable); the caller frees. */

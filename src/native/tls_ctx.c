@@ -27,18 +27,9 @@ void ctx_release(tl_ctx *c) {
 
 /* ---- argument helpers ---------------------------------------------------------------------------------- */
 
-bool get_ext(napi_env env, napi_value v, const napi_type_tag *tag, const char *fn, const char *what, void **out) {
-  napi_valuetype t;
-  bool ok = false;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external ||
-      napi_check_object_type_tag(env, v, tag, &ok) != napi_ok || !ok)
-    return TL_TYPE_ERROR(env, "%s: the first argument must be a %s from this addon", fn, what);
-  return napi_get_value_external(env, v, out) == napi_ok;
-}
-
 bool get_ctx(napi_env env, napi_value v, const char *fn, tl_ctx **out) {
   void *p;
-  if (!get_ext(env, v, &CTX_TAG, fn, "TLS context", &p)) return false;
+  if (!tl_get_ext(env, v, &CTX_TAG, fn, "TLS context", &p)) return false;
   tl_ctx *c = p;
   if (c->js_freed) {
     napi_throw_error(env, NULL, "TLS context is already freed");
@@ -233,7 +224,7 @@ static napi_value js_ctx_new(napi_env env, napi_callback_info info) {
 static napi_value js_ctx_free(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   void *p;
-  if (!tl_args(env, info, 1, argv) || !get_ext(env, argv[0], &CTX_TAG, "tls_ctx_free", "TLS context", &p)) return NULL;
+  if (!tl_args(env, info, 1, argv) || !tl_get_ext(env, argv[0], &CTX_TAG, "tls_ctx_free", "TLS context", &p)) return NULL;
   tl_ctx *c = p;
   /* Drops the JS count: the SSL_CTX goes now, or with its last connection. The struct stays for the
    * finalizer, since the external still points at it. */

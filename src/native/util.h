@@ -143,6 +143,19 @@ static inline bool tl_get_i32array(napi_env env, napi_value v, const char *fn, c
   return true;
 }
 
+/* The pointer inside an external the addon made, checked against its type tag: a foreign external, an
+ * external of another kind (a TLS context passed for a zlib stream) or any other value is a TypeError,
+ * never a bad cast. */
+static inline bool tl_get_ext(napi_env env, napi_value v, const napi_type_tag *tag, const char *fn,
+                              const char *what, void **out) {
+  napi_valuetype t;
+  bool ok = false;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external ||
+      napi_check_object_type_tag(env, v, tag, &ok) != napi_ok || !ok)
+    return TL_TYPE_ERROR(env, "%s: the first argument must be a %s from this addon", fn, what);
+  return napi_get_value_external(env, v, out) == napi_ok;
+}
+
 /* (offset, length) must lie inside a buffer of buflen bytes; checked without overflow. */
 static inline bool tl_get_span(napi_env env, napi_value offv, napi_value lenv, size_t buflen,
                                const char *fn, size_t *off, size_t *len) {
@@ -222,5 +235,6 @@ bool register_dns(napi_env env, napi_value exports);
 bool register_signals(napi_env env, napi_value exports);
 bool register_process(napi_env env, napi_value exports);
 bool register_tls(napi_env env, napi_value exports);
+bool register_zlib(napi_env env, napi_value exports, napi_value constants);
 
 #endif

@@ -1,15 +1,16 @@
 // A program under test: an example run as its own process with tsx, its output collected as it comes.
 //
-// Children are started with the asynchronous spawn(), so the test's own Node loop keeps turning. tsx runs
-// the example in a grandchild, so each child gets its own process group (detached) and is signalled
-// through it: SIGKILL at the end of every test (also when it fails).
+// Children are started with the asynchronous spawn(), so the test's own Node loop keeps turning. Each runs
+// as `node --import tsx`, one process, not under the tsx CLI: that CLI relays signals to a grandchild only
+// after asking it over IPC whether it handles them, and a tulip loop blocked in epoll cannot answer, so a
+// SIGINT sometimes ended the program with 130 instead of reaching its handler. Each child still gets its own
+// process group (detached), signalled as a whole: SIGKILL at the end of every test (also when it fails).
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 /** How long any one wait may take before the test fails (a deadline, not a sleep: waits end on events). */
 const DEADLINE_MS = 60_000;
 
@@ -23,7 +24,7 @@ export class Program {
   private watchers = new Set<() => void>();
 
   constructor(readonly name: string, args: string[]) {
-    this.proc = spawn(process.execPath, [tsx, join('examples', name), ...args], {
+    this.proc = spawn(process.execPath, ['--import', 'tsx', join('examples', name), ...args], {
       cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
     });
     this.proc.stdout!.on('data', (b: Buffer) => {
@@ -87,7 +88,7 @@ export class Program {
     assert.equal(this.exit, { code, signal: null }, this.describe());
   }
 
-  /** Sends `signal` to the program's process group (tsx and the example it runs). */
+  /** Sends `signal` to the program's process group (the example and any children it started). */
   signal(signal: NodeJS.Signals): void {
     if (this.exit !== null || this.proc.pid === undefined) return;
     try {
