@@ -12,3 +12,8 @@ export {
   type RawRequestMessage, type RawResponseMessage, type ResponseOptions,
 } from './protocol.js';
 export * from './websocket.js';
+export { DRAIN_LIMIT, ServerHttpProtocol, type ServerHttpOptions } from './server.js';
+export {
+  HandlerServerProtocol, ServerRequest, json_response, serve, text_response,
+  type Handler, type HandlerResponse, type ResponseBody, type ServeOptions,
+} from './handler.js';
