@@ -24,6 +24,7 @@
 //   HTTP_WARMUP   seconds of warm-up per server start, not measured      (default 1)
 //   HTTP_CONNS    wrk connections for (a); (b) uses twice as many        (default 50)
 //   HTTP_NO_PIN   set to 1 to not pin with taskset
+//   HTTP_MP_REUSE_PORT  set to 1 to run mpsrv.ts with --reuse-port (a socket per worker, balanced by the kernel)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
@@ -47,6 +48,7 @@ const SECONDS = env_number('HTTP_SECONDS', 5);
 const WARMUP = process.env['HTTP_WARMUP'] === '0' ? 0 : env_number('HTTP_WARMUP', 1);
 const CONNS = env_number('HTTP_CONNS', 50);
 const MP_WORKERS = 2;
+const MP_REUSE_PORT = process.env['HTTP_MP_REUSE_PORT'] === '1';
 
 // ---- children: every process we start is tracked so that nothing outlives us ----
 
@@ -157,8 +159,11 @@ const HELLO: Record<'tulip' | 'node', ServerSpec> = {
 
 const MP: Record<'tulip' | 'node', ServerSpec> = {
   tulip: {
-    label: 'mpsrv.ts',
-    argv: (port) => [process.execPath, ...TSX, join(ROOT, 'examples', 'mpsrv.ts'), '--port', String(port), '--workers', String(MP_WORKERS), '--hello'],
+    label: MP_REUSE_PORT ? 'mpsrv --reuse-port' : 'mpsrv.ts',
+    argv: (port) => [
+      process.execPath, ...TSX, join(ROOT, 'examples', 'mpsrv.ts'), '--port', String(port), '--workers', String(MP_WORKERS), '--hello',
+      ...(MP_REUSE_PORT ? ['--reuse-port'] : []),
+    ],
     ready: new RegExp(`(worker \\d+ serving[^]*){${MP_WORKERS}}`),
   },
   node: {
