@@ -178,14 +178,23 @@ class Worker {
     const loop = this.sup.loop;
     while (!this.sup.stopping) {
       const started = loop.time();
-      const [proc, to_worker, from_worker] = yield* this.start();
-      const heartbeat = loop.create_task(this.heartbeat(proc, to_worker));
-      const code = yield* proc.wait();
-      heartbeat.cancel();
-      to_worker.close();
-      from_worker.close();
-      if (this.sup.stopping) break;
-      console.log(`worker ${proc.pid} exited (${code < 0 ? `signal ${-code}` : `status ${code}`}): starting another`);
+      let pipes: [Process, WriteTransport, ReadTransport] | null = null;
+      try {
+        pipes = yield* this.start();
+      } catch (e) {
+        // Out of fds or processes, say: try again later, like a worker that died at once.
+        console.error(`cannot start a worker: ${(e as Error).message}`);
+      }
+      if (pipes !== null) {
+        const [proc, to_worker, from_worker] = pipes;
+        const heartbeat = loop.create_task(this.heartbeat(proc, to_worker));
+        const code = yield* proc.wait();
+        heartbeat.cancel();
+        to_worker.close();
+        from_worker.close();
+        if (this.sup.stopping) break;
+        console.log(`worker ${proc.pid} exited (${code < 0 ? `signal ${-code}` : `status ${code}`}): starting another`);
+      }
       if (loop.time() - started < 1) {
         if (++this.quick_deaths >= 5) {
           console.error('workers keep dying at once: giving up');

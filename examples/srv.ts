@@ -203,7 +203,13 @@ export class StaticFileServer extends http.ServerHttpProtocol {
       case 'dir': {
         const index = index_file(this.root, where.path);
         if (index !== null) return yield* this.send_file(message, index);
-        return this.send_bytes(message, listing(where.path, where.url_path), 'text/html; charset=utf-8');
+        let page: Buffer;
+        try {
+          page = listing(where.path, where.url_path);
+        } catch {
+          throw new http.HttpErrorException(403); // not readable by us
+        }
+        return this.send_bytes(message, page, 'text/html; charset=utf-8');
       }
       case 'file':
         return yield* this.send_file(message, where.path);
