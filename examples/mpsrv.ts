@@ -187,6 +187,7 @@ class Worker {
       }
       if (pipes !== null) {
         const [proc, to_worker, from_worker] = pipes;
+        if (this.sup.stopping) proc.send_signal(SIGTERM); // started while stop_all() was signalling the others
         const heartbeat = loop.create_task(this.heartbeat(proc, to_worker));
         const code = yield* proc.wait();
         heartbeat.cancel();
@@ -313,12 +314,13 @@ class Supervisor {
 
   private *stop_all(): Coroutine<void> {
     for (const [w] of this.slots) if (w.proc?.returncode === null) w.proc.send_signal(SIGTERM);
-    const all = gather(...this.slots.map(([, task]) => task), { return_exceptions: true });
     try {
-      yield* wait_for(all, 5);
+      yield* wait_for(gather(...this.slots.map(([, task]) => task), { return_exceptions: true }), 5);
     } catch {
-      for (const [w] of this.slots) if (w.proc?.returncode === null) w.proc.send_signal(SIGKILL);
-      yield* gather(...this.slots.map(([, task]) => task), { return_exceptions: true });
+      // Too slow (the timeout cancelled the slots' tasks): kill what is left, and still reap every one.
+      const left = this.slots.map(([w]) => w.proc).filter((p): p is Process => p !== null && p.returncode === null);
+      for (const p of left) p.send_signal(SIGKILL);
+      yield* gather(...left.map((p) => p.wait()));
     }
     this.loop.stop();
   }

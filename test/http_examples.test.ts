@@ -463,7 +463,7 @@ test('mpsrv.ts: workers leave by themselves when their supervisor is killed outr
   }
 });
 
-test('mpsrv.ts --reuse-port: a listening socket per worker on one port; SIGINT stops all', async () => {
+test('mpsrv.ts --reuse-port: a listening socket per worker on one port; SIGINT stops all, a stuck worker too', async () => {
   const site = make_site();
   let mp: Program | undefined;
   try {
@@ -475,8 +475,12 @@ test('mpsrv.ts --reuse-port: a listening socket per worker on one port; SIGINT s
     process.kill(workers[0]!, 'SIGKILL');
     await mp.wait_for('stdout', /(worker \d+ serving on[^]*){3}/, 'a replacement on the same port');
     for (let i = 0; i < 4; i++) assert.is((await get(port, '/hello.txt')).status, 200);
+    // A worker that cannot act on SIGTERM (stopped) is killed 5 s into the stop, and reaped all the same.
+    const stuck = worker_pids(mp).at(-1)!;
+    process.kill(stuck, 'SIGSTOP');
     process.kill(sup, 'SIGINT');
     await mp.finished(0);
+    assert.not.ok(alive(stuck));
     for (const pid of [sup, ...worker_pids(mp)]) assert.not.ok(alive(pid), `process ${pid} is still there`);
   } finally {
     await kill_all(mp);
