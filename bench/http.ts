@@ -25,6 +25,8 @@
 //   HTTP_CONNS    wrk connections for (a); (b) uses twice as many        (default 50)
 //   HTTP_NO_PIN   set to 1 to not pin with taskset
 //   HTTP_MP_REUSE_PORT  set to 1 to run mpsrv.ts with --reuse-port (a socket per worker, balanced by the kernel)
+//   HTTP_HELLO_MODE     `protocol` (a ServerHttpProtocol subclass, the default) or `handler` (the handler
+//                       adapter, http.serve) for the tulip-ts side of (a)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
@@ -49,6 +51,8 @@ const WARMUP = process.env['HTTP_WARMUP'] === '0' ? 0 : env_number('HTTP_WARMUP'
 const CONNS = env_number('HTTP_CONNS', 50);
 const MP_WORKERS = 2;
 const MP_REUSE_PORT = process.env['HTTP_MP_REUSE_PORT'] === '1';
+const HELLO_MODE = process.env['HTTP_HELLO_MODE'] || 'protocol';
+if (HELLO_MODE !== 'protocol' && HELLO_MODE !== 'handler') throw new Error(`HTTP_HELLO_MODE: ${JSON.stringify(HELLO_MODE)} is neither protocol nor handler`);
 
 // ---- children: every process we start is tracked so that nothing outlives us ----
 
@@ -153,7 +157,10 @@ const TSX = ['--import', 'tsx'];
 const LIFETIME = String(WARMUP + SECONDS + 120); // a hello server exits by itself if we are killed outright
 
 const HELLO: Record<'tulip' | 'node', ServerSpec> = {
-  tulip: { label: 'tulip-ts', argv: (port) => [process.execPath, ...TSX, join(ROOT, 'bench', 'http_hello.ts'), String(port), LIFETIME] },
+  tulip: {
+    label: HELLO_MODE === 'handler' ? 'tulip-ts serve()' : 'tulip-ts',
+    argv: (port) => [process.execPath, ...TSX, join(ROOT, 'bench', 'http_hello.ts'), String(port), LIFETIME, HELLO_MODE],
+  },
   node: { label: 'node http', argv: (port) => [process.execPath, join(ROOT, 'bench', 'node_http_hello.mjs'), String(port), LIFETIME] },
 };
 
@@ -263,7 +270,7 @@ interface Comparison {
 /** Runs both sides RUNS times (alternating which goes first) and prints each run; returns the medians. */
 async function compare(title: string, specs: Record<'tulip' | 'node', ServerSpec>, shape: LoadShape): Promise<Comparison> {
   console.log(`\n${title}`);
-  console.log(`${'run'.padEnd(5)}${pad(`${specs.tulip.label} req/s`, 20)}${pad(`${specs.node.label} req/s`, 22)}${pad('ratio', 8)}${pad('p99 ms', 9)}${pad('p99 ms', 9)}${pad('errors', 8)}`);
+  console.log(`${'run'.padEnd(5)}${pad(`${specs.tulip.label} req/s`, 24)}${pad(`${specs.node.label} req/s`, 22)}${pad('ratio', 8)}${pad('p99 ms', 9)}${pad('p99 ms', 9)}${pad('errors', 8)}`);
   const t_all: number[] = [];
   const n_all: number[] = [];
   for (let run = 1; run <= RUNS; run++) {
@@ -275,7 +282,7 @@ async function compare(title: string, specs: Record<'tulip' | 'node', ServerSpec
     t_all.push(t.rps);
     n_all.push(n.rps);
     console.log(
-      `${String(run).padEnd(5)}${pad(k(t.rps), 20)}${pad(k(n.rps), 22)}${pad((t.rps / n.rps).toFixed(2), 8)}` +
+      `${String(run).padEnd(5)}${pad(k(t.rps), 24)}${pad(k(n.rps), 22)}${pad((t.rps / n.rps).toFixed(2), 8)}` +
         `${pad(t.p99_ms.toFixed(2), 9)}${pad(n.p99_ms.toFixed(2), 9)}${pad(`${t.errors}/${n.errors}`, 8)}`,
     );
   }
@@ -283,7 +290,7 @@ async function compare(title: string, specs: Record<'tulip' | 'node', ServerSpec
   const nm = median(n_all);
   // The median of the per-run ratios: each run's two sides ran back to back, under similar background load.
   const ratio = median(t_all.map((t, i) => t / n_all[i]!));
-  console.log(`${'med'.padEnd(5)}${pad(k(tm), 20)}${pad(k(nm), 22)}${pad(ratio.toFixed(2), 8)}   (median of the per-run ratios)`);
+  console.log(`${'med'.padEnd(5)}${pad(k(tm), 24)}${pad(k(nm), 22)}${pad(ratio.toFixed(2), 8)}   (median of the per-run ratios)`);
   return { what: '', tulip: tm, node: nm, ratio, unit: 'req/s' };
 }
 
@@ -328,7 +335,7 @@ async function main(): Promise<number> {
   if (PARTS.has('hello') && wrk_ok) {
     const where = pin ? `server on CPU 0, wrk -t1 -c${CONNS} on CPU 1 (taskset)` : `not pinned (taskset or a 2nd CPU missing), wrk -t1 -c${CONNS}`;
     const c = await compare(`(a) keep-alive hello world, one process: ${where}`, HELLO, { threads: 1, conns: CONNS, server_cpu: pin, wrk_cpu: pin ? '1' : null });
-    summary.push({ ...c, what: 'hello world, 1 core', goal: 2.2 });
+    summary.push({ ...c, what: `hello world, 1 core${HELLO_MODE === 'handler' ? ', serve()' : ''}`, goal: 2.2 });
   }
   if (PARTS.has('mp') && wrk_ok) {
     const c = await compare(
