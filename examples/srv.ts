@@ -171,7 +171,7 @@ export function listing(dir: string, url_path: string): Buffer {
 }
 
 export interface StaticOptions extends http.ServerHttpOptions {
-  /** The directory served; made absolute and resolved (realpath) once. */
+  /** The directory served (resolved with realpath() when the protocol is made: every check compares with that). */
   root: string;
   /** Print each request (srv.py printed method, path and version). */
   verbose?: boolean;
