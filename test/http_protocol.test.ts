@@ -454,14 +454,13 @@ test('Response: chunked on HTTP/1.1 without a length, until-close on HTTP/1.0', 
   assert.is(r10.keep_alive(), false);
 });
 
-test('Response: no body for 204/304/1xx; write() says so; a lone head flushes at the end of the iteration', () => {
+test('Response: no body for 204/304/1xx, whose head leaves at once; write() says so', () => {
   const t = recorder();
   const r = new Response(t, 204);
   r.add_header('Server', 'x');
   r.send_headers();
+  assert.is(t.writes.length, 1); // no body to wait for: the head is out at once
   throws_a(() => r.write('x'), Error, /no body/);
-  loop.run_once();
-  assert.is(t.writes.length, 1);
   assert.is(no_date(t.text()), 'HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\nServer: x\r\n\r\n');
   r.write_eof();
   assert.is(t.writes.length, 1);
@@ -469,9 +468,22 @@ test('Response: no body for 204/304/1xx; write() says so; a lone head flushes at
   const r101 = new Response(up, 101);
   r101.add_headers(['Upgrade', 'websocket'], ['Connection', 'Upgrade']);
   r101.send_headers();
-  r101.write_eof();
+  assert.is(up.writes.length, 1);
   assert.match(up.text(), /^HTTP\/1\.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n/);
   assert.not.match(up.text(), /Transfer-Encoding|Content-Length/);
+});
+
+test('Response: a head waiting for a body leaves at the end of the loop iteration at the latest', () => {
+  const t = recorder();
+  const r = new Response(t, 200);
+  r.send_headers();
+  assert.is(t.writes.length, 0);
+  loop.run_once();
+  assert.is(t.writes.length, 1);
+  assert.match(t.text(), /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n$/);
+  r.write('body');
+  r.write_eof();
+  assert.ok(t.text().endsWith('\r\n\r\n4\r\nbody\r\n0\r\n\r\n'));
 });
 
 test('Response: Connection and Transfer-Encoding headers set the framing, hop-by-hop ones are dropped', () => {

@@ -3,15 +3,15 @@
 // unread), every error page, the timeouts, a client leaving mid-handler, access logging; then the adapter.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Future, Logger, logger, sleep, type AbstractEventLoop, type Coroutine, type LogRecord } from '../src/index.js';
+import { Future, Logger, logger, sleep, type DataBuffer, type ParserBuffer, type AbstractEventLoop, type Coroutine, type LogRecord } from '../src/index.js';
 import { CancelledError } from '../src/futures.js';
 import {
-  HandlerServerProtocol, HttpErrorException, Response, ServerHttpProtocol, json_response, serve, text_response,
+  DEFAULT_MAX_BODY_SIZE, HandlerServerProtocol, HttpErrorException, Response, ServerHttpProtocol, json_response, serve, text_response,
   type Handler, type HandlerResponse, type Payload, type RawRequestMessage, type ServerHttpOptions, type ServerRequest,
 } from '../coroutines/http/index.js';
 import { DRAIN_LIMIT } from '../coroutines/http/server.js';
 import { make_loop, register_loop_cleanup, run } from './support/loops.js';
-import { connect, expect_eof, fetch_raw, get, listen, port_of, read_response } from './support/http.js';
+import { connect, expect_eof, fetch_raw, get, listen, port_of, read_response, type RawResponse } from './support/http.js';
 
 register_loop_cleanup();
 
@@ -69,6 +69,17 @@ function capture_logs(fn: (records: LogRecord[]) => void): LogRecord[] {
     logger.handler = saved;
   }
   return records;
+}
+
+/** Sends `request` on a new connection: the response must say Connection: close, and the server close. */
+function* answered_then_closed(loop: AbstractEventLoop, port: number, request: string): Coroutine<RawResponse> {
+  const [reader, writer] = yield* connect(loop, port);
+  writer.write(Buffer.from(request));
+  const r = yield* read_response(reader);
+  assert.is(r.headers.get('connection'), 'close');
+  yield* expect_eof(reader);
+  writer.close();
+  return r;
 }
 
 function elapsed(loop: AbstractEventLoop, since: number): number {
@@ -130,16 +141,11 @@ test('keep-alive: several requests over one connection, each answered', () => {
 test('HTTP/1.0 closes after the response; with Connection: keep-alive it stays open', () => {
   const loop = make_loop();
   serving(loop, echo, {}, function* (port) {
-    let [reader, writer] = yield* connect(loop, port);
-    writer.write(Buffer.from('GET /old HTTP/1.0\r\n\r\n'));
-    let r = yield* read_response(reader);
+    let r = yield* answered_then_closed(loop, port, 'GET /old HTTP/1.0\r\n\r\n');
     assert.is(r.version, '1.0');
     assert.is(r.body.toString(), 'GET /old 1.0 []');
-    assert.is(r.headers.get('connection'), 'close');
-    yield* expect_eof(reader);
-    writer.close();
 
-    [reader, writer] = yield* connect(loop, port);
+    const [reader, writer] = yield* connect(loop, port);
     writer.write(Buffer.from('GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n'));
     r = yield* read_response(reader);
     assert.is(r.headers.get('connection'), 'keep-alive');
@@ -153,12 +159,7 @@ test('HTTP/1.0 closes after the response; with Connection: keep-alive it stays o
 test('Connection: close on HTTP/1.1 closes after the response', () => {
   const loop = make_loop();
   serving(loop, echo, {}, function* (port) {
-    const [reader, writer] = yield* connect(loop, port);
-    writer.write(Buffer.from(get('/', 'Connection: close\r\n')));
-    const r = yield* read_response(reader);
-    assert.is(r.headers.get('connection'), 'close');
-    yield* expect_eof(reader);
-    writer.close();
+    yield* answered_then_closed(loop, port, get('/', 'Connection: close\r\n'));
   });
 });
 
@@ -242,12 +243,7 @@ test('close() from a handler closes the connection after its response', () => {
 test('keep_alive: 0 answers one request per connection, saying Connection: close', () => {
   const loop = make_loop();
   serving(loop, echo, { keep_alive: 0 }, function* (port) {
-    const [reader, writer] = yield* connect(loop, port);
-    writer.write(Buffer.from(get('/')));
-    const r = yield* read_response(reader);
-    assert.is(r.headers.get('connection'), 'close');
-    yield* expect_eof(reader);
-    writer.close();
+    yield* answered_then_closed(loop, port, get('/'));
   });
 });
 
@@ -580,6 +576,93 @@ test('close() on an idle keep-alive connection closes it at once', () => {
   });
 });
 
+// ---- flow control -------------------------------------------------------------------------------------
+
+/** The protocol's private state, for the flow-control tests. */
+interface Internals { _read_blocks: number; _body: { _buffer: unknown[]; _head: number } | null; stream: { _buffer: { size: number } } }
+
+test('a handler slower than the upload: reading pauses, the backlog stays bounded, the body arrives whole', () => {
+  const loop = make_loop();
+  const size = 16 * 1024 * 1024;
+  let paused = false;
+  let backlog = 0;
+  serving(loop, function* (p, m, payload) {
+    yield* sleep(0.1); // the client keeps sending meanwhile
+    const state = p as unknown as Internals;
+    paused = state._read_blocks !== 0;
+    backlog = state._body!._buffer.length - state._body!._head;
+    let total = 0;
+    for (let c = yield* payload.read(); c !== null; c = yield* payload.read()) total += c.length;
+    respond(p, m, 200, String(total));
+  }, {}, function* (port) {
+    const [reader, writer] = yield* connect(loop, port);
+    writer.write(Buffer.from(`POST / HTTP/1.1\r\nHost: t\r\nContent-Length: ${size}\r\n\r\n`));
+    writer.write(Buffer.alloc(size, 0x63));
+    const r = yield* read_response(reader);
+    assert.is(r.body.toString(), String(size));
+    writer.close();
+  });
+  assert.ok(paused, 'reading was paused while the handler did not read');
+  assert.ok(backlog <= 20, `at most ~16 unread chunks were held, not ${backlog}`);
+});
+
+test('a pipelined flood during a slow handler is held to a bounded buffer; every request is answered in order', () => {
+  const loop = make_loop();
+  const count = 1000;
+  const pad = 'p'.repeat(1000);
+  let paused = false;
+  let buffered = 0;
+  serving(loop, function* (p, m) {
+    if (m.path === '/slow') {
+      yield* sleep(0.1);
+      const state = p as unknown as Internals;
+      paused = state._read_blocks !== 0;
+      buffered = state.stream._buffer.size;
+    }
+    respond(p, m, 200, m.path);
+  }, {}, function* (port) {
+    const [reader, writer] = yield* connect(loop, port);
+    let requests = get('/slow');
+    for (let i = 0; i < count; i++) requests += get(`/${i}`, `X-Pad: ${pad}\r\n`);
+    writer.write(Buffer.from(requests));
+    assert.is((yield* read_response(reader)).body.toString(), '/slow');
+    for (let i = 0; i < count; i++) assert.is((yield* read_response(reader)).body.toString(), `/${i}`);
+    writer.close();
+  });
+  assert.ok(paused, 'reading was paused during the slow handler');
+  assert.ok(buffered < 1024 * 1024, `held ${buffered} bytes of a ${count * 1040}-byte flood`);
+});
+
+test('after a 101 the handler owns the connection: it reads the client\'s EOF and can still answer', () => {
+  const loop = make_loop();
+  serving(loop, function* (p, m) {
+    const response = new Response(p.transport!, 101, { http_version: m.version });
+    response.add_headers(['Upgrade', 'echo'], ['Connection', 'upgrade']);
+    response.send_headers();
+    response.write_eof();
+    const frames = p.stream.set_parser(function* (out: DataBuffer<Buffer>, buf: ParserBuffer) {
+      for (;;) out.feed_data(yield* buf.readsome());
+    });
+    try {
+      for (;;) p.transport!.write(yield* frames.read());
+    } catch (e) {
+      if ((e as Error).name !== 'EofStream') throw e;
+    }
+    p.transport!.write(Buffer.from('bye'));
+  }, {}, function* (port) {
+    const [reader, writer] = yield* connect(loop, port);
+    writer.write(Buffer.from(get('/ws', 'Connection: upgrade\r\nUpgrade: echo\r\n')));
+    const r = yield* read_response(reader);
+    assert.is(r.status, 101);
+    assert.is(r.headers.get('connection'), 'upgrade');
+    writer.write(Buffer.from('ping'));
+    assert.is((yield* reader.readexactly(4)).toString(), 'ping');
+    writer.write_eof();
+    assert.is((yield* reader.read(-1)).toString(), 'bye', 'the answer after our EOF, then the server closed');
+    writer.close();
+  });
+});
+
 // ---- access log ---------------------------------------------------------------------------------------
 
 test('access_log: one combined-format line per request, errors and bytes included', () => {
@@ -771,6 +854,21 @@ test('adapter: keep-alive and pipelining through serve()', () => {
     assert.equal(got, ['/slow', '/a', '/b']);
     writer.close();
   });
+});
+
+test('adapter: bodies are limited to DEFAULT_MAX_BODY_SIZE unless max_body_size says otherwise', () => {
+  const loop = make_loop();
+  const big = Buffer.alloc(DEFAULT_MAX_BODY_SIZE + 1, 0x64);
+  const request = Buffer.concat([Buffer.from(`POST / HTTP/1.1\r\nHost: t\r\nContent-Length: ${big.length}\r\n\r\n`), big]);
+  const handler: Handler = function* (req) {
+    return { body: String((yield* req.read()).length) };
+  };
+  adapter(loop, handler, function* (port) {
+    assert.is((yield* fetch_raw(loop, port, request)).status, 413);
+  });
+  adapter(loop, handler, function* (port) {
+    assert.is((yield* fetch_raw(loop, port, request)).body.toString(), String(big.length));
+  }, { max_body_size: null });
 });
 
 test('HandlerServerProtocol and serve() check their arguments', () => {

@@ -1,7 +1,10 @@
 /**
  * HTTP errors (Tulip's `tulip/http/errors.py`). Each carries the status code a server answers it with, so
  * `ServerHttpProtocol` turns any of them into a proper error page: a malformed request is a 400, not a crash.
+ * The client's own errors (a bad URL, a server gone without answering, too many redirects) are at the end.
  */
+import { ConnectionResetError } from '../../src/errors.js';
+import type { HttpResponse } from './client.js';
 
 /** The base of every HTTP error; `code` is the response status a server sends for it. */
 export class HttpException extends Error {
@@ -66,4 +69,33 @@ export class InvalidHeader extends BadRequestException {
 export class PayloadTooLarge extends HttpException {
   override name = 'PayloadTooLarge';
   override code = 413;
+}
+
+// ---- the client's errors (aiohttp kept them here too) ------------------------------------------------------
+
+/** A URL the client cannot fetch: unparsable, no host, or a scheme other than http and https. */
+export class InvalidURL extends RangeError {
+  override name = 'InvalidURL';
+  constructor(readonly url: string, reason: string) {
+    super(`invalid URL ${JSON.stringify(url.length > 200 ? url.slice(0, 200) + '…' : url)}: ${reason}`);
+  }
+}
+
+/**
+ * The server closed the connection without answering (Python's http.client.RemoteDisconnected). On a
+ * reused keep-alive connection of a Session this is the stale case, retried once for idempotent methods.
+ */
+export class RemoteDisconnected extends ConnectionResetError {
+  override name = 'RemoteDisconnected';
+  constructor(readonly url: string, override readonly cause: unknown) {
+    super(null, `Remote end closed connection without response (${url})`);
+  }
+}
+
+/** More redirects than `max_redirects`: `response` is the last 3xx (closed), `history` the ones before. */
+export class TooManyRedirects extends Error {
+  override name = 'TooManyRedirects';
+  constructor(readonly response: HttpResponse, readonly history: readonly HttpResponse[], max_redirects: number) {
+    super(`too many redirects: more than ${max_redirects}, the last one from ${response.url} to ${String(response.headers.get('location'))}`);
+  }
 }

@@ -14,7 +14,8 @@
  *   `raw_path` (the request target as sent), `query_string`, `query` (URLSearchParams), `version`,
  *   `headers`, `content_type`, `charset`, `keep_alive`, `scheme`, `host`, `peername`/`remote`, and the body
  *   through the coroutines `read()` (all of it, as a Buffer), `text()`, `json()`, `form()`, or chunk by
- *   chunk with `payload.read()`.
+ *   chunk with `payload.read()`. Bodies are limited to DEFAULT_MAX_BODY_SIZE (1 MiB, a 413 past it) unless
+ *   `max_body_size` says otherwise (null: no limit).
  * - `HandlerResponse`: what a handler returns: `{ status = 200, reason?, headers?, body? }`, the body a
  *   string (sent as UTF-8), bytes, an iterable of string/bytes chunks (sent chunked on HTTP/1.1, with flow
  *   control between chunks), or null/absent for none. Content-Type defaults to text/plain (string) or
@@ -230,11 +231,17 @@ function chunk_bytes(chunk: string | Uint8Array): number {
   throw new TypeError(`a response body chunk must be a string or bytes, got ${typeof chunk}`);
 }
 
-/** Serves a Handler: each request becomes a ServerRequest, each HandlerResponse is written back. */
+/** The adapter's max_body_size unless one is given (aiohttp's client_max_size): read() holds the whole body. */
+export const DEFAULT_MAX_BODY_SIZE = 1024 * 1024;
+
+/**
+ * Serves a Handler: each request becomes a ServerRequest, each HandlerResponse is written back. Options are
+ * ServerHttpProtocol's, except that max_body_size defaults to DEFAULT_MAX_BODY_SIZE (null: no limit).
+ */
 export class HandlerServerProtocol extends ServerHttpProtocol {
   constructor(readonly handler: Handler, options: ServerHttpOptions = {}) {
     if (typeof handler !== 'function') throw new TypeError(`HandlerServerProtocol needs a handler function, got ${String(handler)}`);
-    super(options);
+    super(options.max_body_size === undefined ? { ...options, max_body_size: DEFAULT_MAX_BODY_SIZE } : options);
   }
 
   override *handle_request(message: RawRequestMessage, payload: Payload): Coroutine<void> {
@@ -250,10 +257,7 @@ export class HandlerServerProtocol extends ServerHttpProtocol {
   /** Writes `res` as the answer to `message` (Content-Length when the size is known, else chunked). */
   *write_response(message: RawRequestMessage, res: HandlerResponse): Coroutine<void> {
     const status = res.status ?? 200;
-    const options = res.reason === undefined
-      ? { http_version: message.version, close: message.should_close }
-      : { http_version: message.version, close: message.should_close, reason: res.reason };
-    const response = new Response(this.transport!, status, options);
+    const response = new Response(this.transport!, status, { http_version: message.version, close: message.should_close, reason: res.reason });
     if (res.headers) add_headers(response, res.headers);
     const body = res.body ?? null;
     // No body on the wire for HEAD, 1xx, 204 and 304; HEAD still gets the length GET would have.
@@ -282,7 +286,6 @@ export class HandlerServerProtocol extends ServerHttpProtocol {
       } else {
         response.send_headers();
         for (const chunk of body) {
-          chunk_bytes(chunk); // type check
           response.write(chunk);
           if (this._write_paused) yield* this.drain();
         }

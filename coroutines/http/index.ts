@@ -11,9 +11,19 @@ export {
   type ContentCoding, type HttpMessageOptions, type HttpVersion, type ParserLimits, type PayloadOptions,
   type RawRequestMessage, type RawResponseMessage, type ResponseOptions,
 } from './protocol.js';
-export * from './websocket.js';
 export { DRAIN_LIMIT, ServerHttpProtocol, type ServerHttpOptions } from './server.js';
 export {
-  HandlerServerProtocol, ServerRequest, json_response, serve, text_response,
+  DEFAULT_MAX_BODY_SIZE, HandlerServerProtocol, ServerRequest, json_response, serve, text_response,
   type Handler, type HandlerResponse, type ResponseBody, type ServeOptions,
 } from './handler.js';
+export {
+  ClientProtocol, HttpRequest, HttpResponse, request,
+  type HttpRequestOptions, type RequestData, type RequestOptions,
+} from './client.js';
+export { Session, type SessionOptions } from './session.js';
+export {
+  CookieJar, domain_match, parse_cookie_date, parse_set_cookie,
+  type Cookie, type CookieJarOptions, type CookiesInit, type SetCookie,
+} from './cookies.js';
+export { FormData, basic_auth, guess_type, quote_plus, urlencode, type FormFieldOptions, type Params } from './forms.js';
+export * from './websocket.js';

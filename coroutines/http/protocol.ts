@@ -629,10 +629,11 @@ export interface HttpMessageOptions {
  * `write_eof()`. The body is framed by what the headers and version say: Content-Length if one was added,
  * chunked when it is unknown on HTTP/1.1, else delimited by closing the connection.
  *
- * Unlike Tulip, `send_headers()` does not write at once: the head leaves together with the first body
- * chunk or `write_eof()` in one transport write (one syscall for a small response, where two cost up to
- * twice as much), or at the end of the current loop iteration if neither comes first, so a handler that
- * sends headers and then waits still gets them out promptly.
+ * Unlike Tulip, `send_headers()` does not write at once when a body may follow: the head leaves together
+ * with the first body chunk or `write_eof()` in one transport write (one syscall for a small response,
+ * where two cost up to twice as much), or at the end of the current loop iteration if neither comes first,
+ * so a handler that sends headers and then waits still gets them out promptly. A message without a body
+ * (a 101 upgrade, 204, 304) writes its head at once, so what follows on the connection comes after it.
  */
 export abstract class HttpMessage {
   static SERVER_SOFTWARE = `Node.js/${process.versions.node.split('.')[0]} tulip-ts/0.1`;
@@ -732,6 +733,8 @@ export abstract class HttpMessage {
     for (const [name, value] of this.headers) head += `${name}: ${value}\r\n`;
     head += this.default_headers() + '\r\n';
     this._head = Buffer.from(head, 'latin1');
+    // No body to coalesce with (a 101 whose next bytes are WebSocket frames, a 204, a 304): out now.
+    if (this._mode === 'none') return this._flush_head();
     this._loop ??= get_event_loop();
     this._loop.call_soon(() => this._flush_head());
   }

@@ -33,6 +33,12 @@
  * client: the head of a request must arrive within `timeout` seconds of its first byte (or of the
  * connection, for the first request), else a 408 (or, if nothing was sent at all, a plain close); a body
  * whose bytes stop coming for `timeout` seconds (noticed within twice that) fails the payload with a 408.
+ * (A client that stops reading our responses stops us reading its requests, and so counts as idle.)
+ *
+ * Memory stays bounded: reading pauses while more than INPUT_HIGH unparsed bytes (a pipelined flood) or
+ * INPUT_CHUNKS unread body chunks (a handler slower than the upload) wait, and resumes as they are consumed.
+ * After an error page the connection closes lingering: our side is shut first and what the client still
+ * sends is dropped until its EOF, so that a reset cannot destroy the page before the client reads it.
  *
  * To know whether a response has started (for the error page rule above) and what status it has (for the
  * access log), `this.transport` is a thin wrapper around the connection's transport that counts the bytes
@@ -95,6 +101,15 @@ const GONE = 4; // the connection is lost
 
 /** How long a lingering close waits for the client's EOF before closing anyway. */
 const LINGER_SECONDS = 5;
+
+// Why reading from the client is paused (bits of _read_blocks): received bytes nobody has read yet
+// (INPUT), or responses the client does not read (OUTPUT: stop taking requests until it does).
+const INPUT = 1;
+const OUTPUT = 2;
+/** Unparsed bytes past which reading pauses (a pipelined flood while a handler runs). */
+const INPUT_HIGH = 256 * 1024;
+/** Unread body chunks past which reading pauses (a handler slower than the upload); it resumes at half. */
+const INPUT_CHUNKS = 16;
 
 /** One request parser function per set of limits: the parser itself keeps no state between requests. */
 const request_parsers = new WeakMap<ParserLimits, ReturnType<typeof http_request_parser>>();
@@ -177,14 +192,20 @@ class ServerTransport extends Transport {
   }
 }
 
-/** The payload of a request with `Expect: 100-continue`: asks the client for the body on the first read. */
-class ContinuePayload extends Payload {
+/**
+ * A request body as the server hands it out: the first read sends a pending `100 Continue`, and every read
+ * may let the connection read again (see ServerHttpProtocol._input_backlog).
+ */
+class ServerPayload extends Payload {
   constructor(out: DataBuffer<Buffer>, private readonly _protocol: ServerHttpProtocol) {
     super(out);
   }
   override *read(): Coroutine<Buffer | null> {
-    this._protocol._send_continue();
-    return yield* super.read();
+    const protocol = this._protocol;
+    if (protocol._expect_continue) protocol._send_continue();
+    const chunk = yield* super.read();
+    if (protocol._read_blocks & INPUT) protocol._maybe_resume_input();
+    return chunk;
   }
 }
 
@@ -213,6 +234,8 @@ export class ServerHttpProtocol extends FlowControlProtocol {
   private _closing = false;
   /** @internal the transport asked us to stop writing (see drain()) */
   _write_paused = false;
+  /** @internal why reading is paused: INPUT | OUTPUT bits, 0 when reading */
+  _read_blocks = 0;
   // The timer and what it checks.
   private readonly _period: number;
   private _timer: TimerHandle | null = null;
@@ -224,7 +247,8 @@ export class ServerHttpProtocol extends FlowControlProtocol {
   private _progress = 0;
   // The request in progress.
   private _body: DataBuffer<Buffer> | null = null;
-  private _expect_continue = false;
+  /** @internal a 100-continue body was not asked for yet */
+  _expect_continue = false;
   private _peer: string | null = null;
   private _linger_handle: TimerHandle | null = null;
 
@@ -268,10 +292,43 @@ export class ServerHttpProtocol extends FlowControlProtocol {
     }
     this._data_count++;
     this.stream.feed_data(data);
+    if (this._read_blocks === 0 && this._input_backlog()) this._block_reading(INPUT);
   }
 
-  /** The client's EOF: the end of a keep-alive connection between requests; mid-request, the client is gone. */
+  /** Too much received and not consumed: unparsed bytes, or body chunks the handler has not read. */
+  private _input_backlog(): boolean {
+    if (this.stream._buffer.size > INPUT_HIGH) return true;
+    const body = this._body;
+    return body !== null && body._buffer.length - body._head > INPUT_CHUNKS;
+  }
+
+  /** @internal the handler read from the body: read again once half the backlog is gone. */
+  _maybe_resume_input(): void {
+    const body = this._body;
+    if (body === null || body._buffer.length - body._head <= INPUT_CHUNKS / 2) this._unblock_reading(INPUT);
+  }
+
+  private _block_reading(reason: number): void {
+    if (this._read_blocks === 0) this._writer?.pause_reading();
+    this._read_blocks |= reason;
+  }
+
+  private _unblock_reading(reason: number): void {
+    if ((this._read_blocks & reason) === 0) return;
+    this._read_blocks &= ~reason;
+    if (this._read_blocks === 0) this._writer?.resume_reading();
+  }
+
+  /**
+   * The client's EOF: the end of a keep-alive connection between requests; mid-request, the client is gone.
+   * After a 101 the connection is the handler's (a WebSocket, say): it reads the EOF from the stream, and
+   * may still write (the transport stays half-open) until it returns.
+   */
   override eof_received(): boolean {
+    if (this._writer !== null && this._writer._status === 101) {
+      this.stream.feed_eof();
+      return true;
+    }
     if (this._state !== WAIT) this._cancel_handler();
     this.stream.feed_eof();
     return false; // the transport closes itself
@@ -326,6 +383,11 @@ export class ServerHttpProtocol extends FlowControlProtocol {
     this._state = LINGER;
     if (writer.is_closing() || !writer.can_write_eof()) return writer.close();
     writer.write_eof();
+    // Read again if we had stopped: the client's EOF is what ends the wait.
+    if (this._read_blocks !== 0) {
+      this._read_blocks = 0;
+      writer.resume_reading();
+    }
     this._linger_handle = this._loop.call_later(LINGER_SECONDS, () => writer.close());
   }
 
@@ -366,11 +428,13 @@ export class ServerHttpProtocol extends FlowControlProtocol {
       writer._sent = 0;
       writer._status = 0;
       try {
+        // What a handler left unread has been dropped: read on (a pipelined backlog is parsed one by one).
+        if (this._read_blocks & INPUT) this._unblock_reading(INPUT);
         if (this._write_paused) {
           // The client is not reading our answers: stop reading its requests until it does.
-          writer.pause_reading();
+          this._block_reading(OUTPUT);
           yield* this._drain_helper();
-          writer.resume_reading();
+          this._unblock_reading(OUTPUT);
         }
         message = yield* stream.set_parser(this._request_parser, this._buffer_options).read();
         this._state = HANDLE;
@@ -379,7 +443,7 @@ export class ServerHttpProtocol extends FlowControlProtocol {
         const payload = this._open_payload(message);
         const result: unknown = this.handle_request(message, payload);
         if (result !== undefined) yield* awaitable(result, 'handle_request');
-        linger = !(yield* this._finish_body(payload));
+        if (this._body !== null) linger = !(yield* this._finish_body(payload));
       } catch (exc) {
         if (exc instanceof EofStream) {
           // The client closed between requests: the normal end of a keep-alive connection.
@@ -413,7 +477,10 @@ export class ServerHttpProtocol extends FlowControlProtocol {
   /** Starts the payload parser over the body; framing errors (a body too large) are raised here. */
   private _open_payload(message: RawRequestMessage): Payload {
     // A request without Content-Length or chunked coding has no body (RFC 9112 6.3): no parser needed.
-    if (!message.chunked && !message.content_length) return EMPTY_PAYLOAD;
+    if (!message.chunked && !message.content_length) {
+      this._expect_continue = false;
+      return EMPTY_PAYLOAD;
+    }
     const out = this.stream.set_parser(http_payload_parser(message, this._payload_options), this._buffer_options);
     const error = out.exception();
     if (error !== null) throw error;
@@ -421,12 +488,11 @@ export class ServerHttpProtocol extends FlowControlProtocol {
     this._seen_count = this._data_count;
     this._progress = this._since;
     this._expect_continue = message.expect_continue && !out._eof;
-    return this._expect_continue ? new ContinuePayload(out, this) : new Payload(out);
+    return new ServerPayload(out, this);
   }
 
   /** @internal The first read of a 100-continue payload: ask for the body, unless the answer has begun. */
   _send_continue(): void {
-    if (!this._expect_continue) return;
     this._expect_continue = false;
     if (this._writer !== null && this._writer._status === 0) this._writer.raw.write(CONTINUE);
   }
@@ -436,8 +502,8 @@ export class ServerHttpProtocol extends FlowControlProtocol {
    * more than DRAIN_LIMIT bytes, or a 100-continue body never asked for.
    */
   private *_finish_body(payload: Payload): Coroutine<boolean> {
-    const out = this._body;
-    if (out === null || out._eof || out.exception() !== null) return true;
+    const out = this._body!;
+    if (out._eof || out.exception() !== null) return true;
     if (this._expect_continue) {
       // The client waits for our 100 before sending the body, or sends it anyway after a while: either way
       // the next request's first byte is unknown.
@@ -527,8 +593,8 @@ export class ServerHttpProtocol extends FlowControlProtocol {
     } else if (this._state === HEAD) {
       if (this._timeout > 0) deadline = this._since + this._timeout;
     } else if (this._timeout > 0 && this._body !== null && !this._body._eof && this.stream._parser_buffer === this._body) {
-      // A body still arriving: progress is any new data since the last check.
-      if (this._data_count !== this._seen_count) {
+      // A body still arriving: progress is any new data since the last check (or our own pause in reading).
+      if (this._data_count !== this._seen_count || this._read_blocks !== 0) {
         this._seen_count = this._data_count;
         this._progress = now;
       }

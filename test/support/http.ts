@@ -50,7 +50,7 @@ export function* read_response(reader: StreamReader, options: { head?: boolean }
     headers.add(line.slice(0, colon), line.slice(colon + 1).trim());
   }
   const status = Number(m![2]);
-  let body = Buffer.alloc(0);
+  let body: Buffer = Buffer.alloc(0);
   if (options.head || status < 200 || status === 204 || status === 304) {
     // no body
   } else if ((headers.get('transfer-encoding') ?? '').toLowerCase() === 'chunked') {
