@@ -383,6 +383,28 @@ test('srv.ts --ssl: served over TLS to curl', async () => {
   }
 });
 
+test('crawl.ts crawls a site served by srv.ts through its listings, and nothing outside the root', async () => {
+  const site = make_site();
+  let srv: Program | undefined, crawl: Program | undefined;
+  try {
+    let port: number;
+    [srv, port] = await start_srv(site, '--quiet');
+    const base = `http://127.0.0.1:${port}`;
+    crawl = start('crawl.ts', `${base}/`, '--max-tasks', '4');
+    await crawl.finished(0);
+    const processed = [...crawl.stdout.matchAll(/^processing: (\S+)$/gm)].map((m) => m[1]!.slice(base.length)).sort();
+    assert.equal(processed, [
+      '/', '/big.bin', '/big.txt', '/escape.txt', '/hello.txt', '/link.txt', '/outdir/', '/site/', '/sub/',
+      '/sub/%3Cb%3E.html', '/sub/100%25.txt', '/sub/a%20b.txt',
+    ], crawl.stdout);
+    // Everything answers 200 but the two symlinks that lead out of the root (403).
+    assert.match(crawl.stdout, /^done: 12 ; ok: 10$/m, crawl.stdout);
+  } finally {
+    await kill_all(crawl, srv);
+    site.cleanup();
+  }
+});
+
 // ---- mpsrv.ts ----
 
 const SUPERVISOR = /supervisor (\d+) serving on 127\.0\.0\.1:(\d+) with (\d+) workers/;
