@@ -25,7 +25,7 @@
 import { closeSync, constants as fs, fstatSync, openSync, readSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { extname, join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { PROTOCOL_TLS_SERVER, SSLContext, get_event_loop, http, type Coroutine } from 'tulip-ts';
 
 const CHUNK = 64 * 1024;
@@ -279,7 +279,7 @@ export class StaticFileServer extends http.ServerHttpProtocol {
 
 const USAGE = 'usage: srv.ts [--root DIR] [--host HOST[:PORT]] [--port PORT] [--ssl --sslcert FILE --sslkey FILE] [--quiet]';
 
-export interface Args {
+interface Args {
   root: string;
   host: string;
   port: number;
@@ -288,28 +288,25 @@ export interface Args {
 }
 
 /** srv.py's arguments, plus --root and --quiet. Exits with status 2 and the usage on a bad command line. */
-export function parse_args(argv: string[], extra: ParseArgsConfig['options'] = {}): Args & { values: Record<string, unknown> } {
-  let values: Record<string, unknown>;
+function parse_args(argv: string[]): Args {
+  const options = {
+    root: { type: 'string', default: process.cwd() },
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '8080' },
+    ssl: { type: 'boolean', default: false },
+    sslcert: { type: 'string' },
+    sslkey: { type: 'string' },
+    quiet: { type: 'boolean', default: false },
+  } as const;
+  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>['values'];
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        root: { type: 'string', default: process.cwd() },
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string', default: '8080' },
-        ssl: { type: 'boolean', default: false },
-        sslcert: { type: 'string' },
-        sslkey: { type: 'string' },
-        quiet: { type: 'boolean', default: false },
-        ...extra,
-      },
-    }));
+    ({ values } = parseArgs({ args: argv, options }));
   } catch (e) {
     console.error(`${(e as Error).message}\n${USAGE}`);
     process.exit(2);
   }
-  let host = values['host'] as string;
-  let port_text = values['port'] as string;
+  let host = values.host;
+  let port_text = values.port;
   if (/^[^:]+:\d+$/.test(host)) [host, port_text] = host.split(':') as [string, string];
   const port = Number(port_text);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -317,16 +314,16 @@ export function parse_args(argv: string[], extra: ParseArgsConfig['options'] = {
     process.exit(2);
   }
   let ssl: SSLContext | null = null;
-  if (values['ssl']) {
-    const cert = values['sslcert'] as string | undefined;
+  if (values.ssl) {
+    const cert = values.sslcert;
     if (cert === undefined) {
       console.error(`--ssl needs --sslcert (and --sslkey, unless the key is in the same file)\n${USAGE}`);
       process.exit(2);
     }
     ssl = new SSLContext(PROTOCOL_TLS_SERVER);
-    ssl.load_cert_chain(cert, (values['sslkey'] as string | undefined) ?? cert);
+    ssl.load_cert_chain(cert, values.sslkey ?? cert);
   }
-  return { root: values['root'] as string, host, port, ssl, quiet: values['quiet'] as boolean, values };
+  return { root: values.root, host, port, ssl, quiet: values.quiet };
 }
 
 function main(): void {

@@ -510,13 +510,22 @@ test('mpsrv.ts --reuse-port: a listening socket per worker on one port; SIGINT s
   }
 });
 
-test('mpsrv.ts: bad arguments are refused with the usage', async () => {
-  const mp = start('mpsrv.ts', '--workers', '0');
-  try {
-    await mp.finished(2);
-    assert.match(mp.stderr, /bad --workers 0[\s\S]*usage: mpsrv\.ts/);
-  } finally {
-    await kill_all(mp);
+test('srv.ts and mpsrv.ts: bad arguments are refused with the usage', async () => {
+  const runs: Array<[string, string[], RegExp]> = [
+    ['srv.ts', ['--port', 'x'], /bad port "x"[\s\S]*usage: srv\.ts/],
+    ['srv.ts', ['--ssl'], /--ssl needs --sslcert[\s\S]*usage: srv\.ts/],
+    ['srv.ts', ['--bogus'], /Unknown option '--bogus'[\s\S]*usage: srv\.ts/],
+    ['srv.ts', ['--root', '/nonexistent-tulip-root'], /--root \/nonexistent-tulip-root: /],
+    ['mpsrv.ts', ['--workers', '0'], /bad --workers 0[\s\S]*usage: mpsrv\.ts/],
+  ];
+  for (const [name, args, message] of runs) {
+    const p = start(name, ...args);
+    try {
+      await p.finished(2);
+      assert.match(p.stderr, message);
+    } finally {
+      await kill_all(p);
+    }
   }
 });
 
