@@ -126,6 +126,42 @@ export class ParserBuffer {
     return bytes;
   }
 
+  // Synchronous access, for parsers that scan what is buffered themselves and wait with `more()` (the HTTP
+  // head parser: one scan of the bytes, no nested generators per request).
+
+  /** Where `stop` starts among the unread bytes, searching from offset `from`; -1 if it is not there yet. */
+  find(stop: Uint8Array, from = 0): number {
+    check_stop(stop, 'find');
+    return this._find(stop, from);
+  }
+
+  /** The unread byte at offset `i` (undefined past the end). */
+  at(i: number): number | undefined {
+    return i < this.size ? this._data[this._start + i] : undefined;
+  }
+
+  /** Consumes `n` bytes (n <= size) and returns them decoded as text (latin1: one char per byte). */
+  take_text(n: number, encoding: BufferEncoding = 'latin1'): string {
+    check_count(n, 'take_text');
+    if (n > this.size) throw new RangeError(`ParserBuffer.take_text(): ${n} bytes asked, ${this.size} buffered`);
+    const text = this._data.toString(encoding, this._start, this._start + n);
+    this._consume(n);
+    return text;
+  }
+
+  /** Discards `n` buffered bytes (n <= size) at once. */
+  drop(n: number): void {
+    check_count(n, 'drop');
+    if (n > this.size) throw new RangeError(`ParserBuffer.drop(): ${n} bytes asked, ${this.size} buffered`);
+    this._consume(n);
+  }
+
+  /** Waits until more bytes than the `size` buffered now have arrived. */
+  *more(): Parser<void> {
+    const size = this.size;
+    while (this.size <= size) yield NEED;
+  }
+
   /** Reads exactly `n` bytes. */
   *read(n: number): Parser<Buffer> {
     check_count(n, 'read');

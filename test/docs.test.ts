@@ -42,6 +42,8 @@ const expected: Record<string, RegExp> = {
   '09_streams.ts': /^HELLO\nSTREAMS\nat EOF: true\n$/,
   '10_locks_queues.ts': /^a in, a out, b in, b out\ntotal 21\n$/,
   '11_parsers.ts': /^\[ 'name', 'tulip' \]\n\[ 'year', '2013' \]\nend of stream\n$/,
+  '12_http.ts': /^200 POST \/shout: HELLO\n200 POST \/shout: TULIP\nconnections made: 1\napplication\/json \{ hello: 'PEP 3156' \}\n405 Method Not Allowed GET\n$/,
+  '12_websocket.ts': /^client: HELLO\nclient: WEBSOCKET\nserver: the client closed with 1000\nclient: closed with 1000\n$/,
 };
 
 for (const file of readdirSync(join(root, 'docs', 'examples')).sort()) {

@@ -551,4 +551,24 @@ test('StreamBuffer: set_exception() closes the running parser, so its finally bl
   assert.is((out.exception() as Error).message, 'boom');
 });
 
+test('ParserBuffer: find/at/take_text/drop scan synchronously; more() waits for new bytes', () => {
+  const buf = new ParserBuffer();
+  buf.feed_data(b('GET / HTTP/1.1\r\n\r\nrest'));
+  assert.is(buf.find(b('\r\n\r\n')), 14);
+  assert.is(buf.find(b('\r\n\r\n'), 15), -1);
+  assert.is(buf.at(0), 0x47);
+  assert.is(buf.at(100), undefined);
+  assert.is(buf.take_text(18), 'GET / HTTP/1.1\r\n\r\n');
+  buf.drop(1);
+  assert.is(buf.bytes().toString(), 'est');
+  throws_a(() => buf.take_text(4), RangeError);
+  throws_a(() => buf.drop(4), RangeError);
+  throws_a(() => buf.find(b('')), RangeError);
+  const more = buf.more();
+  assert.not.ok(more.next().done);
+  assert.not.ok(more.next().done, 'no new bytes yet');
+  buf.feed_data(b('!'));
+  assert.ok(more.next().done);
+});
+
 test.run();

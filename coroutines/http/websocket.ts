@@ -24,8 +24,9 @@ import { CancelledError, Future, type Coroutine } from '../../src/futures.js';
 import type { WriteTransport } from '../../src/transports.js';
 import { EofStream, type DataBuffer, type Parser, type ParserBuffer, type ParserFunction } from '../parsers.js';
 import { BadRequestException, HttpErrorException } from './errors.js';
-import type { CIMultiDict } from './multidict.js';
+import { CIMultiDict } from './multidict.js';
 import type { HttpVersion } from './protocol.js';
+import { request, type RequestOptions } from './client.js';
 
 // ---- Constants (Tulip's names) ----
 
@@ -726,3 +727,49 @@ export class WebSocket {
     this._pings.clear();
   }
 }
+
+// ---- The client side in one call ----
+
+export interface WsConnectOptions extends Pick<RequestOptions, 'headers' | 'cookies' | 'auth' | 'timeout' | 'ssl' | 'loop'> {
+  /** Subprotocols to offer (Sec-WebSocket-Protocol); the one the server chose is `WebSocket.protocol`. */
+  protocols?: Iterable<string>;
+  /** The largest message accepted (default DEFAULT_MAX_SIZE); a larger one fails the connection with 1009. */
+  max_size?: number;
+  close_timeout?: number | null;
+}
+
+/**
+ * Opens a WebSocket to a `ws://` or `wss://` URL (http/https work too): the opening handshake through
+ * `request()`, its answer checked with `verify_handshake_response()`, then the connection taken over by
+ * a client-side parser (unmasked frames only) and a masking writer.
+ *
+ *   const ws = yield* ws_connect('ws://127.0.0.1:8080/chat');
+ *   ws.send('hello');
+ *   const reply = yield* ws.receive();
+ */
+export function* ws_connect(url: string | URL, options: WsConnectOptions = {}): Coroutine<WebSocket> {
+  const target = new URL(url);
+  if (target.protocol === 'ws:') target.protocol = 'http:';
+  else if (target.protocol === 'wss:') target.protocol = 'https:';
+  const { key, headers } = client_handshake_headers(options.protocols);
+  const extra = options.headers === undefined ? [] : [...new CIMultiDict(options.headers)];
+  const response = yield* request('GET', target, {
+    headers: [...extra, ...headers],
+    cookies: options.cookies, auth: options.auth, timeout: options.timeout, ssl: options.ssl, loop: options.loop,
+    allow_redirects: false,
+  });
+  try {
+    const protocol = verify_handshake_response(response, key, options.protocols);
+    const stream = response.stream;
+    const transport = response.transport;
+    if (stream === null || transport === null) throw new WebSocketHandshakeError('the connection closed during the handshake', response.status);
+    const reader = stream.set_parser(WebSocketParser({ masked: false, max_size: options.max_size }), { loop: options.loop });
+    return new WebSocket(reader, new WebSocketWriter(transport, { mask: true }), {
+      protocol, close_timeout: options.close_timeout, loop: options.loop,
+    });
+  } catch (exc) {
+    response.close();
+    throw exc;
+  }
+}
+
