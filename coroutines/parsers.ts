@@ -140,6 +140,13 @@ export class ParserBuffer {
     return i < this.size ? this._data[this._start + i] : undefined;
   }
 
+  /** The first `n` bytes (n <= size) decoded as text (latin1: one char per byte), left in the buffer. */
+  peek_text(n: number, encoding: BufferEncoding = 'latin1'): string {
+    check_count(n, 'peek_text');
+    if (n > this.size) throw new RangeError(`ParserBuffer.peek_text(): ${n} bytes asked, ${this.size} buffered`);
+    return this._data.toString(encoding, this._start, this._start + n);
+  }
+
   /** Consumes `n` bytes (n <= size) and returns them decoded as text (latin1: one char per byte). */
   take_text(n: number, encoding: BufferEncoding = 'latin1'): string {
     check_count(n, 'take_text');

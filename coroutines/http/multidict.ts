@@ -38,6 +38,25 @@ export class CIMultiDict implements Iterable<[string, string]> {
     this._values.push(value);
   }
 
+  /** @internal `add()` for a caller that has checked the types and lower-cased the name already. */
+  _add(name: string, key: string, value: string): void {
+    this._names.push(name);
+    this._keys.push(key);
+    this._values.push(value);
+  }
+
+  /** @internal `has()` for a name already lower-cased. */
+  _has_key(key: string): boolean {
+    return this._keys.includes(key);
+  }
+
+  /** @internal The fields as HTTP header lines, `Name: value` each ending in CRLF (for the writers). */
+  _format(): string {
+    let out = '';
+    for (let i = 0; i < this._names.length; i++) out += this._names[i] + ': ' + this._values[i] + '\r\n';
+    return out;
+  }
+
   /** Adds every field of `init` (`add()` semantics: nothing is replaced). */
   extend(init: HeadersInit): void {
     if (init instanceof CIMultiDict || Symbol.iterator in init) {

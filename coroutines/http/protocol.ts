@@ -84,8 +84,10 @@ const CRLF = Buffer.from('\r\n');
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** RFC 9110 token characters: method and header names. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** A CR, LF or NUL anywhere in a field value: refused (response splitting, smuggling). */
-const BAD_VALUE_CHAR = /[\r\n\0]/;
+/** A CR or LF that is not part of a CRLF, or a NUL: refused anywhere in a head (splitting, smuggling). */
+const BARE_CR_LF_NUL = /\r(?!\n)|(?<!\r)\n|\0/;
+/** Heads up to this size are decoded whole and searched as text; longer buffers are searched as bytes. */
+const QUICK_SCAN = 2048;
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
 const DIGITS = /^\d+$/;
 
@@ -99,38 +101,79 @@ function resolve_limits(limits: ParserLimits | undefined): Limits {
 }
 
 /**
- * Reads a message head: everything up to the blank line. Blank lines before it are skipped (RFC 9112 2.2:
- * a client may send an extra CRLF after a POST body). Returns the head's lines without their CRLFs, or null
- * if the stream ended cleanly before a message started.
+ * Finds complete message heads in a ParserBuffer: the synchronous core of the head parsers, for code that
+ * scans what it has received itself (ServerHttpProtocol reads each request head this way, without a parser,
+ * a DataBuffer and their generators per request).
  *
- * It scans the buffered bytes itself rather than through `readuntil()`: a head that is already here (the
- * common case) costs one search and one decode, no nested generators; a head arriving in pieces is
- * searched from where the last search stopped, so each byte is scanned once.
+ * `scan()` returns the head's lines (consumed from the buffer) once the blank line that ends it is there,
+ * and null until then, remembering where it stopped so each byte is searched once however the head
+ * arrives. Blank lines before a head are skipped (RFC 9112 2.2: a client may send an extra CRLF after a
+ * POST body). Past the limits it raises LineTooLong as soon as that is known, not when the head ends.
  */
-function* read_head(buf: ParserBuffer, limits: Limits): Parser<string[] | null> {
-  let from = 0;
+export class HeadScanner {
+  /** @internal */ readonly _limits: Limits;
+  private _from = 0;
+
+  constructor(limits?: ParserLimits) {
+    this._limits = resolve_limits(limits);
+  }
+
+  scan(buf: ParserBuffer): string[] | null {
+    const limits = this._limits;
+    while (buf.at(0) === 0x0d && buf.at(1) === 0x0a) {
+      buf.drop(2);
+      this._from = 0;
+    }
+    const size = buf.size;
+    let end = -1;
+    if (this._from === 0 && size <= QUICK_SCAN) {
+      // The usual case, a whole small head in one read: decode once and search the text.
+      const text = buf.peek_text(size);
+      end = text.indexOf('\r\n\r\n');
+      if (end >= 0) return this._lines(buf, text.slice(0, end), end);
+    } else if (size >= 4) {
+      end = buf.find(CRLFCRLF, this._from);
+      if (end >= 0) return this._lines(buf, null, end);
+    }
+    // The separator, if it comes, ends after what is here: a head already this long can only be too long.
+    if (size >= limits.max_headers) throw new LineTooLong(`the message head is longer than ${limits.max_headers} bytes`);
+    this._from = Math.max(0, size - 3);
+    return null;
+  }
+
+  /** Consumes the head that ends at `end` (its text, if decoded already) and splits it into lines. */
+  private _lines(buf: ParserBuffer, text: string | null, end: number): string[] {
+    const limits = this._limits;
+    this._from = 0;
+    if (end + 4 > limits.max_headers) throw new LineTooLong(`the message head is longer than ${limits.max_headers} bytes`);
+    if (text === null) text = buf.peek_text(end);
+    buf.drop(end + 4);
+    // A CR or LF that is not part of a CRLF, or a NUL, anywhere in the head: smuggling and splitting tricks.
+    if (BARE_CR_LF_NUL.test(text)) throw new InvalidHeader('(head)', 'a CR or LF outside CRLF, or a NUL');
+    const lines = text.split('\r\n');
+    if (lines[0]!.length > limits.max_line_size) throw new LineTooLong(`the first line is longer than ${limits.max_line_size} bytes`);
+    return lines;
+  }
+
+  /** The stream ended: fine between messages; IncompleteRead if part of a head was received. */
+  eof(buf: ParserBuffer): void {
+    this._from = 0;
+    if (buf.size > 0) throw new IncompleteRead('the connection closed in the middle of a message head', buf.bytes());
+  }
+}
+
+/** The head parsers' loop: scan, wait for bytes, scan again. Null: the stream ended cleanly before a head. */
+function* read_head(buf: ParserBuffer, scanner: HeadScanner): Parser<string[] | null> {
   try {
     for (;;) {
-      while (buf.at(0) === 0x0d && buf.at(1) === 0x0a) {
-        buf.drop(2);
-        from = 0;
-      }
-      const end = buf.size >= 2 ? buf.find(CRLFCRLF, from) : -1;
-      if (end >= 0) {
-        if (end + 4 > limits.max_headers) throw new LineTooLong(`the message head is longer than ${limits.max_headers} bytes`);
-        const lines = buf.take_text(end + 4).slice(0, end).split('\r\n');
-        if (lines[0]!.length > limits.max_line_size) throw new LineTooLong(`the first line is longer than ${limits.max_line_size} bytes`);
-        return lines;
-      }
-      // The separator, if it comes, ends after what is here: a head already this long can only be too long.
-      if (buf.size >= limits.max_headers) throw new LineTooLong(`the message head is longer than ${limits.max_headers} bytes`);
-      from = Math.max(0, buf.size - 3);
+      const lines = scanner.scan(buf);
+      if (lines !== null) return lines;
       yield* buf.more();
     }
   } catch (exc) {
     if (!(exc instanceof EofStream)) throw exc;
-    if (buf.size === 0) return null;
-    throw new IncompleteRead('the connection closed in the middle of a message head', buf.bytes());
+    scanner.eof(buf);
+    return null;
   }
 }
 
@@ -181,52 +224,46 @@ function parse_headers(lines: string[], limits: Limits): ParsedHeaders {
     }
     if (size > limits.max_field_size) throw new LineTooLong(`the header field ${name} is longer than ${limits.max_field_size} bytes`);
     value = value.trim();
-    if (BAD_VALUE_CHAR.test(value)) throw new InvalidHeader(name, 'CR, LF or NUL in the value');
-    headers.add(name, value);
-    switch (name.length) {
-      // Only a handful of fields matter to framing; switching on the length first skips most compares.
-      case 6:
-        if (name.toLowerCase() === 'expect') expect_continue = value.toLowerCase() === '100-continue';
+    const key = name.toLowerCase();
+    headers._add(name, key, value);
+    // Only a handful of fields matter to framing.
+    switch (key) {
+      case 'expect':
+        expect_continue = value.toLowerCase() === '100-continue';
         break;
-      case 10:
-        if (name.toLowerCase() === 'connection') {
-          for (const t of tokens(value)) {
-            if (t === 'close') close = true;
-            else if (t === 'keep-alive') close ??= false;
-            else if (t === 'upgrade') upgrade_token = true;
-          }
+      case 'connection':
+        for (const t of tokens(value)) {
+          if (t === 'close') close = true;
+          else if (t === 'keep-alive') close ??= false;
+          else if (t === 'upgrade') upgrade_token = true;
         }
         break;
-      case 14:
-        if (name.toLowerCase() === 'content-length') {
-          // Several fields, or a list, must all agree (RFC 9110 8.6); anything else is a smuggling attempt.
-          for (const v of value.split(',')) {
-            const n = v.trim();
-            if (!DIGITS.test(n) || n.length > 15) throw new InvalidHeader('Content-Length', `not a byte count: ${JSON.stringify(value.slice(0, 20))}`);
-            const length = Number(n);
-            if (content_length !== null && content_length !== length) throw new InvalidHeader('Content-Length', 'conflicting values');
-            content_length = length;
-          }
+      case 'content-length':
+        // Several fields, or a list, must all agree (RFC 9110 8.6); anything else is a smuggling attempt.
+        for (const v of value.split(',')) {
+          const n = v.trim();
+          if (!DIGITS.test(n) || n.length > 15) throw new InvalidHeader('Content-Length', `not a byte count: ${JSON.stringify(value.slice(0, 20))}`);
+          const length = Number(n);
+          if (content_length !== null && content_length !== length) throw new InvalidHeader('Content-Length', 'conflicting values');
+          content_length = length;
         }
         break;
-      case 16:
-        if (name.toLowerCase() === 'content-encoding') {
-          const coding = value.toLowerCase();
-          if (coding === 'gzip' || coding === 'x-gzip') compression = 'gzip';
-          else if (coding === 'deflate') compression = 'deflate';
+      case 'content-encoding': {
+        const coding = value.toLowerCase();
+        if (coding === 'gzip' || coding === 'x-gzip') compression = 'gzip';
+        else if (coding === 'deflate') compression = 'deflate';
+        break;
+      }
+      case 'transfer-encoding': {
+        transfer_encoding = true;
+        const codings = tokens(value);
+        // chunked must be the last coding, and only once (RFC 9112 6.1).
+        chunked = codings[codings.length - 1] === 'chunked';
+        if (codings.indexOf('chunked') !== codings.length - 1 && codings.includes('chunked')) {
+          throw new InvalidHeader('Transfer-Encoding', 'chunked is not the final coding');
         }
         break;
-      case 17:
-        if (name.toLowerCase() === 'transfer-encoding') {
-          transfer_encoding = true;
-          const codings = tokens(value);
-          // chunked must be the last coding, and only once (RFC 9112 6.1).
-          chunked = codings[codings.length - 1] === 'chunked';
-          if (codings.indexOf('chunked') !== codings.length - 1 && codings.includes('chunked')) {
-            throw new InvalidHeader('Transfer-Encoding', 'chunked is not the final coding');
-          }
-        }
-        break;
+      }
     }
   }
   if (transfer_encoding && content_length !== null) {
@@ -260,32 +297,42 @@ export function version_at_least(version: HttpVersion, major: number, minor: num
 export function http_request_parser(limits?: ParserLimits): ParserFunction<RawRequestMessage> {
   const lim = resolve_limits(limits);
   return function* request_parser(out, buf) {
-    const lines = yield* read_head(buf, lim);
-    if (lines === null) return;
-    const line = lines[0]!;
-    const sp1 = line.indexOf(' ');
-    const sp2 = line.indexOf(' ', sp1 + 1);
-    if (sp1 <= 0 || sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0) throw new BadStatusLine(line);
-    const method = line.slice(0, sp1).toUpperCase();
-    const path = line.slice(sp1 + 1, sp2);
-    if (!TOKEN.test(method)) throw new BadStatusLine(line);
-    // The request target: no controls, no spaces (split above), not empty.
-    if (path === '' || /[\x00-\x1f\x7f]/.test(path)) throw new BadStatusLine(line);
-    const version = parse_version(line.slice(sp2 + 1), line);
-    if (version[0] !== 1) throw new BadStatusLine(line);
-    const h = parse_headers(lines, lim);
-    // A request body with a coding but not chunked has no knowable end (RFC 9112 6.3): guessing is smuggling.
-    if (h.transfer_encoding && !h.chunked) throw new InvalidHeader('Transfer-Encoding', 'chunked is not the final coding');
-    out.feed_data({
-      method, path, version,
-      headers: h.headers,
-      should_close: h.close ?? version[1] === 0,
-      compression: h.compression,
-      upgrade: h.upgrade,
-      chunked: h.chunked,
-      content_length: h.content_length,
-      expect_continue: h.expect_continue && version[1] >= 1,
-    });
+    const lines = yield* read_head(buf, new HeadScanner(lim));
+    if (lines !== null) out.feed_data(request_message(lines, lim));
+  };
+}
+
+/** The next request head if it is all in `buf` (consumed), else null: `http_request_parser` without waiting. */
+export function scan_request(scanner: HeadScanner, buf: ParserBuffer): RawRequestMessage | null {
+  const lines = scanner.scan(buf);
+  return lines === null ? null : request_message(lines, scanner._limits);
+}
+
+/** Builds the request message from the lines of its head (request line first). */
+function request_message(lines: string[], lim: Limits): RawRequestMessage {
+  const line = lines[0]!;
+  const sp1 = line.indexOf(' ');
+  const sp2 = line.indexOf(' ', sp1 + 1);
+  if (sp1 <= 0 || sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0) throw new BadStatusLine(line);
+  const method = line.slice(0, sp1).toUpperCase();
+  const path = line.slice(sp1 + 1, sp2);
+  if (!TOKEN.test(method)) throw new BadStatusLine(line);
+  // The request target: no controls, no spaces (split above), not empty.
+  if (path === '' || /[\x00-\x1f\x7f]/.test(path)) throw new BadStatusLine(line);
+  const version = parse_version(line.slice(sp2 + 1), line);
+  if (version[0] !== 1) throw new BadStatusLine(line);
+  const h = parse_headers(lines, lim);
+  // A request body with a coding but not chunked has no knowable end (RFC 9112 6.3): guessing is smuggling.
+  if (h.transfer_encoding && !h.chunked) throw new InvalidHeader('Transfer-Encoding', 'chunked is not the final coding');
+  return {
+    method, path, version,
+    headers: h.headers,
+    should_close: h.close ?? version[1] === 0,
+    compression: h.compression,
+    upgrade: h.upgrade,
+    chunked: h.chunked,
+    content_length: h.content_length,
+    expect_continue: h.expect_continue && version[1] >= 1,
   };
 }
 
@@ -297,7 +344,7 @@ export function http_request_parser(limits?: ParserLimits): ParserFunction<RawRe
 export function http_response_parser(limits?: ParserLimits): ParserFunction<RawResponseMessage> {
   const lim = resolve_limits(limits);
   return function* response_parser(out, buf) {
-    const lines = yield* read_head(buf, lim);
+    const lines = yield* read_head(buf, new HeadScanner(lim));
     if (lines === null) throw new BadStatusLine('');
     const line = lines[0]!;
     const sp1 = line.indexOf(' ');
@@ -643,6 +690,14 @@ const TERMINAL_CHUNK = Buffer.from('0\r\n\r\n');
 /** Header values may be Latin-1 text (RFC 9110 5.5) without CR, LF or NUL. */
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
+/** Header names seen valid already: a program sends the same few names over and over (bounded). */
+const valid_names = new Set<string>();
+
+function check_name(name: string): void {
+  if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`HttpMessage.add_header(): invalid header name ${JSON.stringify(name)}`);
+  if (valid_names.size < 1024) valid_names.add(name);
+}
+
 export interface HttpMessageOptions {
   http_version?: HttpVersion;
   /** Close the connection after this message. */
@@ -717,7 +772,7 @@ export abstract class HttpMessage {
   /** Adds a header; Content-Length, Connection and Transfer-Encoding also decide the framing. */
   add_header(name: string, value: string | number): void {
     if (this.headers_sent) throw new Error('HttpMessage.add_header(): the headers have been sent already');
-    if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`HttpMessage.add_header(): invalid header name ${JSON.stringify(name)}`);
+    if (!valid_names.has(name)) check_name(name);
     const text = typeof value === 'number' ? String(value) : value;
     if (typeof text !== 'string' || INVALID_VALUE.test(text)) {
       throw new TypeError(`HttpMessage.add_header(): invalid value for ${name}: ${JSON.stringify(text)} (CR, LF, NUL and non-Latin-1 characters are not allowed)`);
@@ -736,7 +791,7 @@ export abstract class HttpMessage {
       if (tokens(text).at(-1) === 'chunked') this.chunked = true;
       return;
     }
-    if (!this.hop_headers.has(key)) this.headers.add(name, text);
+    if (!this.hop_headers.has(key)) this.headers._add(name, key, text);
   }
 
   add_headers(...headers: Array<readonly [string, string | number]>): void {
@@ -754,8 +809,7 @@ export abstract class HttpMessage {
     let head = this.first_line();
     head += `Connection: ${this.upgrade ? 'upgrade' : this.keep_alive() ? 'keep-alive' : 'close'}\r\n`;
     if (this._mode === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
-    for (const [name, value] of this.headers) head += `${name}: ${value}\r\n`;
-    head += this.default_headers() + '\r\n';
+    head += this.headers._format() + this.default_headers() + '\r\n';
     this._head = head;
     // No body to coalesce with (a 101 whose next bytes are WebSocket frames, a 204, a 304): out now.
     if (this._mode === 'none') return this._flush_head();
@@ -908,8 +962,8 @@ export class Response extends HttpMessage {
   }
 
   protected override default_headers(): string {
-    let out = this.headers.has('date') ? '' : `Date: ${http_date()}\r\n`;
-    if (!this.headers.has('server')) out += `Server: ${HttpMessage.SERVER_SOFTWARE}\r\n`;
+    let out = this.headers._has_key('date') ? '' : `Date: ${http_date()}\r\n`;
+    if (!this.headers._has_key('server')) out += `Server: ${HttpMessage.SERVER_SOFTWARE}\r\n`;
     return out;
   }
 }
@@ -938,6 +992,6 @@ export class Request extends HttpMessage {
   }
 
   protected override default_headers(): string {
-    return this.headers.has('user-agent') ? '' : `User-Agent: ${HttpMessage.SERVER_SOFTWARE}\r\n`;
+    return this.headers._has_key('user-agent') ? '' : `User-Agent: ${HttpMessage.SERVER_SOFTWARE}\r\n`;
   }
 }

@@ -53,7 +53,7 @@ import { EofStream, StreamBuffer, type DataBuffer } from '../parsers.js';
 import { FlowControlProtocol } from '../streams.js';
 import { HttpErrorException, HttpException } from './errors.js';
 import {
-  HttpVersion11, Payload, RESPONSES, Response, http_payload_parser, http_request_parser,
+  HeadScanner, HttpVersion11, Payload, RESPONSES, Response, http_payload_parser, scan_request,
   type ParserLimits, type PayloadOptions, type RawRequestMessage,
 } from './protocol.js';
 
@@ -110,16 +110,6 @@ const OUTPUT = 2;
 const INPUT_HIGH = 256 * 1024;
 /** Unread body chunks past which reading pauses (a handler slower than the upload); it resumes at half. */
 const INPUT_CHUNKS = 16;
-
-/** One request parser function per set of limits: the parser itself keeps no state between requests. */
-const request_parsers = new WeakMap<ParserLimits, ReturnType<typeof http_request_parser>>();
-let default_request_parser: ReturnType<typeof http_request_parser> | null = null;
-function request_parser(limits: ParserLimits | undefined): ReturnType<typeof http_request_parser> {
-  if (limits === undefined) return (default_request_parser ??= http_request_parser());
-  let parser = request_parsers.get(limits);
-  if (parser === undefined) request_parsers.set(limits, (parser = http_request_parser(limits)));
-  return parser;
-}
 
 /** The status code at the start of a response head ("HTTP/1.1 200 ..."), -1 if these bytes are not one. */
 function status_of(data: Uint8Array): number {
@@ -225,7 +215,10 @@ export class ServerHttpProtocol extends FlowControlProtocol {
 
   private readonly _keep_alive: number;
   private readonly _timeout: number;
-  private readonly _request_parser: ReturnType<typeof http_request_parser>;
+  /** Finds each request head in the stream's bytes (no parser, DataBuffer or generators per request). */
+  private readonly _scanner: HeadScanner;
+  /** What start() waits on while the next request head is incomplete. */
+  private _head_waiter: Future<RawRequestMessage> | null = null;
   private readonly _payload_options: PayloadOptions;
   private readonly _buffer_options: { loop: AbstractEventLoop };
   /** The Task running start(); null once the connection is lost (Tulip's `_request_handle`). */
@@ -260,7 +253,7 @@ export class ServerHttpProtocol extends FlowControlProtocol {
     this._timeout = check_seconds(options.timeout ?? 15, 'timeout');
     const periods = [this._keep_alive, this._timeout].filter((s) => s > 0);
     this._period = periods.length > 0 ? Math.min(...periods) : 0;
-    this._request_parser = request_parser(options.limits);
+    this._scanner = new HeadScanner(options.limits);
     const max = options.max_body_size ?? null;
     if (max !== null && !(Number.isSafeInteger(max) && max >= 0)) {
       throw new RangeError(`max_body_size must be a byte count >= 0 or null, got ${max}`);
@@ -292,6 +285,7 @@ export class ServerHttpProtocol extends FlowControlProtocol {
     }
     this._data_count++;
     this.stream.feed_data(data);
+    if (this._head_waiter !== null) this._wake_for_head();
     if (this._read_blocks === 0 && this._input_backlog()) this._block_reading(INPUT);
   }
 
@@ -336,6 +330,7 @@ export class ServerHttpProtocol extends FlowControlProtocol {
     }
     if (this._state !== WAIT) this._cancel_handler();
     this.stream.feed_eof();
+    if (this._head_waiter !== null) this._wake_for_head();
     return false; // the transport closes itself
   }
 
@@ -441,7 +436,7 @@ export class ServerHttpProtocol extends FlowControlProtocol {
           yield* this._drain_helper();
           this._unblock_reading(OUTPUT);
         }
-        message = yield* stream.set_parser(this._request_parser, this._buffer_options).read();
+        message = this._next_request() ?? (yield* (this._head_waiter = new Future<RawRequestMessage>({ loop: this._loop })));
         this._state = HANDLE;
         this._request_count++;
         if (this._keep_alive === 0 && !message.should_close) message = closing(message);
@@ -477,6 +472,38 @@ export class ServerHttpProtocol extends FlowControlProtocol {
       this._state = stream._buffer.size > 0 ? HEAD : WAIT;
       if (this._period > 0) this._since = this._loop.time();
     }
+  }
+
+  /**
+   * The next request if its whole head has arrived (consumed from the stream), null if not yet. Raises what
+   * the head parser would: an HttpException for a malformed head, EofStream at a clean end of the stream,
+   * IncompleteRead at an end in the middle of a head.
+   */
+  private _next_request(): RawRequestMessage | null {
+    const stream = this.stream;
+    if (stream._exception !== null) throw stream._exception;
+    const message = scan_request(this._scanner, stream._buffer);
+    if (message === null && stream._eof) {
+      this._scanner.eof(stream._buffer);
+      throw new EofStream();
+    }
+    return message;
+  }
+
+  /** Bytes or the end arrived while start() waits for a head: hand it the request, or the error. */
+  private _wake_for_head(): void {
+    const waiter = this._head_waiter!;
+    let message: RawRequestMessage | null;
+    try {
+      message = this._next_request();
+    } catch (exc) {
+      this._head_waiter = null;
+      if (!waiter.done()) waiter.set_exception(exc);
+      return;
+    }
+    if (message === null) return;
+    this._head_waiter = null;
+    if (!waiter.done()) waiter.set_result(message);
   }
 
   /** Starts the payload parser over the body; framing errors (a body too large) are raised here. */
