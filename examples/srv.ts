@@ -25,8 +25,8 @@
 import { closeSync, constants as fs, fstatSync, openSync, readSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { extname, join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { PROTOCOL_TLS_SERVER, SSLContext, get_event_loop, http, type Coroutine } from 'tulip-ts';
+import { ADDRESS_OPTIONS, host_and_port, parse_command_line, usage_error } from './args.js';
 
 const CHUNK = 64 * 1024;
 
@@ -289,37 +289,22 @@ interface Args {
 
 /** srv.py's arguments, plus --root and --quiet. Exits with status 2 and the usage on a bad command line. */
 function parse_args(argv: string[]): Args {
-  const options = {
-    root: { type: 'string', default: process.cwd() },
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string', default: '8080' },
-    ssl: { type: 'boolean', default: false },
-    sslcert: { type: 'string' },
-    sslkey: { type: 'string' },
-    quiet: { type: 'boolean', default: false },
-  } as const;
-  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>['values'];
-  try {
-    ({ values } = parseArgs({ args: argv, options }));
-  } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
-    process.exit(2);
-  }
-  let host = values.host;
-  let port_text = values.port;
-  if (/^[^:]+:\d+$/.test(host)) [host, port_text] = host.split(':') as [string, string];
-  const port = Number(port_text);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`bad port ${JSON.stringify(port_text)}\n${USAGE}`);
-    process.exit(2);
-  }
+  const { values } = parse_command_line(USAGE, {
+    args: argv,
+    options: {
+      root: { type: 'string', default: process.cwd() },
+      ...ADDRESS_OPTIONS,
+      ssl: { type: 'boolean', default: false },
+      sslcert: { type: 'string' },
+      sslkey: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+    },
+  });
+  const [host, port] = host_and_port(USAGE, values.host, values.port);
   let ssl: SSLContext | null = null;
   if (values.ssl) {
     const cert = values.sslcert;
-    if (cert === undefined) {
-      console.error(`--ssl needs --sslcert (and --sslkey, unless the key is in the same file)\n${USAGE}`);
-      process.exit(2);
-    }
+    if (cert === undefined) usage_error(USAGE, '--ssl needs --sslcert (and --sslkey, unless the key is in the same file)');
     ssl = new SSLContext(PROTOCOL_TLS_SERVER);
     ssl.load_cert_chain(cert, values.sslkey ?? cert);
   }

@@ -17,44 +17,30 @@
  */
 import { readSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import { parseArgs } from 'node:util';
 import {
   PermissionError, SIGINT, SIGTERM, get_event_loop, http,
   type AbstractEventLoop, type Coroutine, type Task,
 } from 'tulip-ts';
+import { ADDRESS_OPTIONS, host_and_port, parse_command_line, usage_error } from './args.js';
 
 const USAGE = 'usage: wsclient.ts [ws://HOST:PORT/PATH] [--host HOST[:PORT]] [--port PORT] [--name NAME]';
 
-function usage(why: string): never {
-  console.error(`${why}\n${USAGE}`);
-  process.exit(2);
-}
-
 function parse(argv: string[]): { url: string; name: string | null } {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string', default: '8080' },
-        name: { type: 'string' },
-      },
-    });
-  } catch (e) {
-    usage((e as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (positionals.length > 1) usage('one URL at most');
+  const { values, positionals } = parse_command_line(USAGE, {
+    args: argv,
+    allowPositionals: true,
+    options: {
+      ...ADDRESS_OPTIONS,
+      name: { type: 'string' },
+    },
+  });
+  if (positionals.length > 1) usage_error(USAGE, 'one URL at most');
   let url = positionals[0];
   if (url === undefined) {
-    let { host, port } = values;
-    if (/^[^:]+:\d+$/.test(host)) [host, port] = host.split(':') as [string, string];
-    if (!/^\d+$/.test(port) || Number(port) > 65535) usage(`bad port ${port}`);
+    const [host, port] = host_and_port(USAGE, values.host, values.port);
     url = `ws://${host.includes(':') ? `[${host}]` : host}:${port}/`;
   } else if (!/^wss?:\/\//i.test(url)) {
-    usage(`not a ws:// or wss:// URL: ${url}`);
+    usage_error(USAGE, `not a ws:// or wss:// URL: ${url}`);
   }
   return { url, name: values.name ?? null };
 }
@@ -158,7 +144,7 @@ function* chat(loop: AbstractEventLoop, url: string, name: string): Coroutine<nu
 
 const { url, name: given } = parse(process.argv.slice(2));
 const name = given ?? ask('Please enter your name: ');
-if (name === null) usage('no name');
+if (name === null) usage_error(USAGE, 'no name');
 const loop = get_event_loop();
 let status: number;
 try {

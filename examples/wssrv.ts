@@ -13,9 +13,11 @@
  * and exits with status 0.
  *
  * How the pieces fit (as in wssrv.py, with what Node changes):
- * - The supervisor opens the listening socket and starts N workers that share it; whichever accepts a
- *   connection first serves it. Node cannot fork(), so a worker is this program started again with
- *   `--worker`, and gets the socket and its two pipes by `pass_fds`, under the fd numbers on its command line.
+ * - The supervisor (examples/supervisor.ts, shared with mpsrv.ts) opens the listening socket and starts N
+ *   workers that share it; whichever accepts a connection first serves it. Node cannot fork(), so a worker
+ *   is this program started again with `--worker`, and gets the socket and its two pipes by `pass_fds`,
+ *   under the fd numbers on its command line. This file is the worker, and what the supervisor does with a
+ *   worker's pipes: the relay and the heartbeat.
  * - Each worker serves HTTP with an `http.ServerHttpProtocol` and keeps its own room of WebSockets. What a
  *   client says goes to the others in the room and up to the supervisor, which passes it down to every other
  *   worker, which passes it to its clients. The pipes carry WebSocket frames (wssrv.py's choice): a text
@@ -27,45 +29,27 @@
  * - A client that stops reading is dropped once 1 MiB waits for it, so that it cannot make a worker hold
  *   unbounded memory (wssrv.py wrote to it forever).
  */
-import { closeSync, readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
 import {
-  AF_INET, AF_INET6, CancelledError, DEVNULL, Protocol, SIGINT, SIGKILL, SIGTERM, SOCK_STREAM, SOL_SOCKET,
-  SO_REUSEADDR, Socket, StreamProtocol, TimeoutError, create_subprocess_exec, gather, get_event_loop, http,
-  os_pipe, sleep, wait_for,
+  CancelledError, Protocol, SIGINT, SIGTERM, Socket, StreamProtocol, TimeoutError, gather, get_event_loop, http,
+  sleep, wait_for,
   type AbstractEventLoop, type Coroutine, type Process, type Server, type Task,
 } from 'tulip-ts';
+import { ADDRESS_OPTIONS, count_option, host_and_port, parse_command_line } from './args.js';
+import { STARTUP_SECONDS, SUPERVISOR_OPTIONS, Supervisor, worker_fds, type WorkerLink } from './supervisor.js';
 
 const USAGE = 'usage: wssrv.ts [--host HOST[:PORT]] [--port PORT] [--workers N]';
 
 function parse(argv: string[]) {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string', default: '8080' },
-        workers: { type: 'string', default: '2' },
-        // Internal: how the supervisor starts a worker.
-        worker: { type: 'string' }, // "PIPE_IN,PIPE_OUT,LISTENING_SOCKET"
-      },
-    }));
-  } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
-    process.exit(2);
-  }
-  let host = values.host;
-  let port_text = values.port;
-  if (/^[^:]+:\d+$/.test(host)) [host, port_text] = host.split(':') as [string, string];
-  const port = Number(port_text);
-  const workers = Number(values.workers);
-  const bad = !/^\d+$/.test(port_text) || port > 65535 ? `bad port ${port_text}`
-    : !/^\d+$/.test(values.workers) || workers < 1 ? `bad --workers ${values.workers}` : null;
-  if (bad !== null) {
-    console.error(`${bad}\n${USAGE}`);
-    process.exit(2);
-  }
+  const { values } = parse_command_line(USAGE, {
+    args: argv,
+    options: {
+      ...ADDRESS_OPTIONS,
+      ...SUPERVISOR_OPTIONS, // --workers, and --worker PIPE_IN,PIPE_OUT,LISTENING_SOCKET
+    },
+  });
+  const [host, port] = host_and_port(USAGE, values.host, values.port);
+  const workers = count_option(USAGE, 'workers', values.workers, 1);
   return { host, port, workers, worker: values.worker };
 }
 
@@ -205,99 +189,27 @@ function* stop_worker(loop: AbstractEventLoop, server: Server, room: Room): Coro
 
 // ---- the supervisor ----
 
-/** The listen() backlog. */
-const BACKLOG = 1024;
 /** Seconds between pings to a worker; one that has not answered for two periods is killed. */
 const HEARTBEAT = 15;
-/** How long a new worker may take to answer its first ping (loading and compiling takes a while). */
-const STARTUP_SECONDS = 60;
 
-/** One worker slot: starts a worker, relays its messages, watches it, and starts another when it ends. */
-class Worker {
-  proc: Process | null = null;
-  pipe: http.WebSocket | null = null;
-  private quick_deaths = 0;
+/** The supervisor's side of a worker: its pipes as a WebSocket, the chat relayed from it, the heartbeat. */
+class WorkerPipe implements WorkerLink {
+  private readonly relaying: Task<void>;
 
-  constructor(private readonly sup: Supervisor) {}
-
-  *run(): Coroutine<void> {
-    const loop = this.sup.loop;
-    while (!this.sup.stopping) {
-      const started = loop.time();
-      let proc: Process | null = null;
-      try {
-        proc = yield* this.start();
-      } catch (e) {
-        // Out of fds or processes, say: try again later, like a worker that died at once.
-        console.error(`cannot start a worker: ${(e as Error).message}`);
-      }
-      if (proc !== null) {
-        const pipe = this.pipe!;
-        if (this.sup.stopping) proc.send_signal(SIGTERM); // started while stop_all() was signalling the others
-        const relay = loop.create_task(this.relay(proc, pipe));
-        const heartbeat = loop.create_task(this.heartbeat(proc, pipe));
-        const code = yield* proc.wait();
-        heartbeat.cancel();
-        // The worker is gone, and with it the only other end of the pipe: the relay sees its end and
-        // closes our side.
-        yield* relay;
-        this.pipe = null;
-        if (this.sup.stopping) break;
-        console.log(`worker ${proc.pid} exited (${code < 0 ? `signal ${-code}` : `status ${code}`}): starting another`);
-      }
-      if (loop.time() - started < 1) {
-        if (++this.quick_deaths >= 5) {
-          console.error('workers keep dying at once: giving up');
-          this.sup.stop(1);
-          break;
-        }
-        yield* sleep(1);
-      } else {
-        this.quick_deaths = 0;
-      }
-    }
-  }
-
-  /** Starts a worker with the listening socket and its two pipes. */
-  private *start(): Coroutine<Process> {
-    const loop = this.sup.loop;
-    const [down_r, down_w] = os_pipe(); // supervisor -> worker
-    const [up_r, up_w] = os_pipe(); // worker -> supervisor
-    const fds = [down_r, up_w, this.sup.sock.fileno()];
-    let proc: Process;
-    try {
-      proc = yield* create_subprocess_exec(
-        loop, process.execPath, ...process.execArgv, process.argv[1]!, '--worker', fds.join(','),
-        { pass_fds: fds, stdin: DEVNULL },
-      );
-    } catch (e) {
-      for (const fd of [down_w, up_r]) closeSync(fd);
-      throw e;
-    } finally {
-      // The worker has its own copies of its ends (or failed to start): ours are closed either way, so
-      // that its death is the pipes' EOF.
-      for (const fd of [down_r, up_w]) closeSync(fd);
-    }
-    this.proc = proc;
-    try {
-      this.pipe = yield* pipe_websocket(loop, up_r, down_w);
-    } catch (e) {
-      proc.kill(); // a worker we cannot talk to is of no use
-      yield* proc.wait();
-      throw e;
-    }
-    return proc;
+  constructor(private readonly sup: Supervisor<WorkerPipe>, private readonly proc: Process, readonly ws: http.WebSocket) {
+    this.relaying = sup.loop.create_task(this.relay());
   }
 
   /** wssrv.py's chat: each message from this worker goes to every other worker. */
-  private *relay(proc: Process, pipe: http.WebSocket): Coroutine<void> {
+  private *relay(): Coroutine<void> {
+    const proc = this.proc;
     try {
       for (;;) {
-        const msg = yield* pipe.receive();
+        const msg = yield* this.ws.receive();
         if (msg === null || msg.tp === http.MSG_CLOSE) return;
         if (msg.tp !== http.MSG_TEXT) continue;
-        for (const [other] of this.sup.slots) {
-          if (other !== this && other.pipe !== null && !other.pipe.closing) other.pipe.send(msg.data);
+        for (const other of this.sup.links()) {
+          if (other !== this && !other.ws.closing) other.ws.send(msg.data);
         }
       }
     } catch (e) {
@@ -309,7 +221,8 @@ class Worker {
   }
 
   /** A ping every HEARTBEAT seconds; a worker that leaves one unanswered for two periods is killed. */
-  private *heartbeat(proc: Process, pipe: http.WebSocket): Coroutine<void> {
+  *watch(): Coroutine<void> {
+    const [proc, pipe] = [this.proc, this.ws];
     let limit = STARTUP_SECONDS;
     while (!pipe.closing) {
       try {
@@ -324,67 +237,25 @@ class Worker {
       yield* sleep(HEARTBEAT);
     }
   }
-}
 
-class Supervisor {
-  readonly loop = get_event_loop();
-  readonly sock: Socket;
-  readonly slots: Array<[Worker, Task<void>]> = [];
-  stopping = false;
-  private exit_status = 0;
-
-  constructor(private readonly workers: number, host: string, port: number) {
-    const sock = (this.sock = new Socket(host.includes(':') ? AF_INET6 : AF_INET, SOCK_STREAM));
-    sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
-    sock.bind([host, port]);
-    sock.listen(BACKLOG);
-  }
-
-  run(): number {
-    const [host, port] = this.sock.getsockname() as [string, number];
-    console.log(`supervisor ${process.pid} serving on ${host}:${port} with ${this.workers} workers`);
-    for (let i = 0; i < this.workers; i++) {
-      const w = new Worker(this);
-      this.slots.push([w, this.loop.create_task(w.run())]);
-    }
-    for (const sig of [SIGINT, SIGTERM]) this.loop.add_signal_handler(sig, () => this.stop(0));
-    this.loop.run_forever();
-    this.sock.close();
-    this.loop.close();
-    return this.exit_status;
-  }
-
-  /** Stops every worker (SIGTERM; SIGKILL after 5 s), waits for them all, then stops the loop. */
-  stop(status: number): void {
-    if (this.stopping) return;
-    this.stopping = true;
-    this.exit_status = status;
-    console.log('stopping the workers');
-    this.loop.create_task(this.stop_all());
-  }
-
-  private *stop_all(): Coroutine<void> {
-    for (const [w] of this.slots) if (w.proc?.returncode === null) w.proc.send_signal(SIGTERM);
-    try {
-      yield* wait_for(gather(...this.slots.map(([, task]) => task), { return_exceptions: true }), 5);
-    } catch {
-      // Too slow (the timeout cancelled the slots' tasks): kill what is left, and still reap every one.
-      const left = this.slots.map(([w]) => w.proc).filter((p): p is Process => p !== null && p.returncode === null);
-      for (const p of left) p.send_signal(SIGKILL);
-      yield* gather(...left.map((p) => p.wait()));
-    }
-    this.loop.stop();
+  /** The worker is gone, and with it the only other end of the pipe: the relay sees its end and closes our side. */
+  *close(): Coroutine<void> {
+    yield* this.relaying;
   }
 }
 
 const args = parse(process.argv.slice(2));
 if (args.worker !== undefined) {
-  const fds = args.worker.split(',').map(Number);
-  if (fds.length !== 3 || !fds.every((fd) => Number.isInteger(fd) && fd >= 3)) {
-    console.error(`bad --worker ${args.worker}`);
-    process.exit(2);
-  }
-  worker(fds);
+  worker(worker_fds(args.worker, true));
 } else {
-  process.exit(new Supervisor(args.workers, args.host, args.port).run());
+  const supervisor: Supervisor<WorkerPipe> = new Supervisor({
+    host: args.host,
+    port: args.port,
+    workers: args.workers,
+    worker_argv: () => [],
+    link: function* (proc, from_worker, to_worker) {
+      return new WorkerPipe(supervisor, proc, yield* pipe_websocket(supervisor.loop, from_worker, to_worker));
+    },
+  });
+  process.exit(supervisor.run());
 }
