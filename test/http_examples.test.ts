@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import { make_certs } from './support/certs.js';
-import { kill_all, start, type Program } from './support/program.js';
+import { alive, kill_all, start, supervisor_serving, until, worker_pids, type Program } from './support/program.js';
 
 const DEADLINE_MS = 60_000;
 const SECRET = 'the secret outside the root';
@@ -146,15 +146,6 @@ function run(cmd: string, args: string[]): Promise<{ code: number; stdout: strin
   });
 }
 
-/** Polls `check` (every 20 ms) until it holds; fails with `what` at the deadline. */
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + DEADLINE_MS;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${DEADLINE_MS} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** How many sockets listen on 127.0.0.1:`port` (from /proc/net/tcp: state 0A is LISTEN). */
 function listeners(port: number): number {
   const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
@@ -162,16 +153,6 @@ function listeners(port: number): number {
     const f = line.trim().split(/\s+/);
     return f[1] === local && f[3] === '0A';
   }).length;
-}
-
-/** Whether `pid` still exists as a live (not zombie) process. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 async function start_srv(site: Site, ...extra: string[]): Promise<[Program, number, number]> {
@@ -407,17 +388,9 @@ test('crawl.ts crawls a site served by srv.ts through its listings, and nothing 
 
 // ---- mpsrv.ts ----
 
-const SUPERVISOR = /supervisor (\d+) serving on 127\.0\.0\.1:(\d+) with (\d+) workers/;
-
-function worker_pids(p: Program): number[] {
-  return [...p.stdout.matchAll(/worker (\d+) serving on/g)].map((m) => Number(m[1]));
-}
-
 async function start_mpsrv(site: Site, ...extra: string[]): Promise<[Program, number, number]> {
   const mp = start('mpsrv.ts', '--root', site.root, '--port', '0', '--workers', '2', ...extra);
-  const m = await mp.wait_for('stdout', SUPERVISOR, 'the supervisor line');
-  await mp.wait_for('stdout', /worker \d+ serving on[^]*worker \d+ serving on/, 'two workers serving');
-  return [mp, Number(m[1]), Number(m[2])];
+  return [mp, ...(await supervisor_serving(mp, 2))];
 }
 
 test('mpsrv.ts: two workers serve; a killed or hung worker is replaced; SIGTERM stops all, no orphans', async () => {

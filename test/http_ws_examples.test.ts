@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { get as http_get } from 'node:http';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
-import { kill_all, start, start_with, type Program } from './support/program.js';
+import { alive, kill_all, start, start_with, supervisor_serving, until, worker_pids, type Program } from './support/program.js';
 
 const DEADLINE_MS = 60_000;
 
@@ -46,26 +46,10 @@ function track(p: Program): Program {
   return p;
 }
 
-/** Whether `pid` still exists as a live (not zombie) process. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-function worker_pids(srv: Program): number[] {
-  return [...srv.stdout.matchAll(/worker (\d+) serving on/g)].map((m) => Number(m[1]));
-}
-
 /** Starts wssrv.ts on an ephemeral port and waits for its workers: [program, supervisor pid, port]. */
 async function start_wssrv(workers: number): Promise<[Program, number, number]> {
   const srv = track(start('wssrv.ts', '--port', '0', '--workers', String(workers)));
-  const m = await srv.wait_for('stdout', new RegExp(`supervisor (\\d+) serving on 127\\.0\\.0\\.1:(\\d+) with ${workers} workers`), 'the supervisor line');
-  await srv.wait_for('stdout', new RegExp(`(worker \\d+ serving on[^]*){${workers}}`), `${workers} workers serving`);
-  return [srv, Number(m[1]), Number(m[2])];
+  return [srv, ...(await supervisor_serving(srv, workers))];
 }
 
 /** A wsclient.ts connected as `name` (stdin is a pipe to type into). */
@@ -234,11 +218,7 @@ test('wssrv.ts: workers leave by themselves when their supervisor is killed outr
   const workers = worker_pids(srv);
   process.kill(sup, 'SIGKILL');
   await srv.wait_for('stdout', /(supervisor is gone, worker \d+ stopping[^]*){2}/, 'both workers stopping');
-  const deadline = Date.now() + DEADLINE_MS;
-  while (workers.some(alive)) {
-    assert.ok(Date.now() < deadline, `workers ${workers.join(', ')} still there`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await until(() => !workers.some(alive), `workers ${workers.join(', ')} gone`);
 });
 
 test('wsclient.ts: a refused connection is one line and status 1; bad arguments get the usage', async () => {

@@ -5,8 +5,11 @@
 // after asking it over IPC whether it handles them, and a tulip loop blocked in epoll cannot answer, so a
 // SIGINT sometimes ended the program with 130 instead of reaching its handler. Each child still gets its own
 // process group (detached), signalled as a whole: SIGKILL at the end of every test (also when it fails).
+// Below the Program class: waiting for a condition with a deadline, whether a process is still there, and
+// the lines of the multi-process examples (mpsrv.ts, wssrv.ts) that tell their pids and port.
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -141,4 +144,38 @@ export function start_with(options: ProgramOptions, name: string, ...args: strin
 
 export async function kill_all(...programs: Array<Program | undefined>): Promise<void> {
   await Promise.all(programs.map((p) => p?.kill()));
+}
+
+/** Polls `check` (every 20 ms) until it holds; fails with `what` at the deadline. */
+export async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + DEADLINE_MS;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${DEADLINE_MS} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Whether `pid` still exists as a live (not zombie) process. */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Waits until a multi-process example (mpsrv.ts, wssrv.ts, started with `--workers N`) has printed its
+ * supervisor's line and `workers` "worker PID serving on" lines: [supervisor pid, port].
+ */
+export async function supervisor_serving(p: Program, workers: number): Promise<[number, number]> {
+  const m = await p.wait_for('stdout', new RegExp(`supervisor (\\d+) serving on 127\\.0\\.0\\.1:(\\d+) with ${workers} workers`), 'the supervisor line');
+  await p.wait_for('stdout', new RegExp(`(worker \\d+ serving on[^]*){${workers}}`), `${workers} workers serving`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+/** The pids of the workers a multi-process example has started so far, in order. */
+export function worker_pids(p: Program): number[] {
+  return [...p.stdout.matchAll(/worker (\d+) serving on/g)].map((m) => Number(m[1]));
 }
