@@ -21,10 +21,10 @@
 //                 start_server + readexactly/write/drain, reading whole messages)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { can_pin, free_port, median, sleep, try_connect } from './harness.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LOAD_SRC = join(ROOT, 'bench', 'echo_load.c');
@@ -104,46 +104,6 @@ async function stop(child: ChildProcess): Promise<void> {
 function have_gcc(): boolean {
   const r = spawnSync('gcc', ['--version'], { stdio: 'ignore' });
   return !r.error && r.status === 0;
-}
-
-function can_pin(): boolean {
-  if (process.env['ECHO_NO_PIN'] === '1') return false;
-  if (os.availableParallelism() < 2) return false;
-  const r = spawnSync('taskset', ['-c', '1', 'true'], { stdio: 'ignore' });
-  return !r.error && r.status === 0;
-}
-
-function free_port(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function try_connect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ port, host: '127.0.0.1' });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => {
-      sock.destroy();
-      resolve(false);
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function size_label(n: number): string {
@@ -268,7 +228,7 @@ async function main(): Promise<number> {
   run_bin = join(tmp_dir, 'echo_load');
   copyFileSync(LOAD_BIN, run_bin);
 
-  const pin = can_pin();
+  const pin = can_pin('ECHO_NO_PIN');
   console.log(
     `\necho throughput (${STREAMS ? 'streams: start_server + readexactly/write/drain' : 'a plain Protocol echo'}): ${CONNS} connections, ${SECONDS} s after ${WARMUP} s warm-up, ${RUNS} run(s) per size; ` +
       (pin ? 'servers on CPU 0, load generator on CPU 1 (taskset)' : 'not pinned (taskset or a 2nd CPU missing)'),

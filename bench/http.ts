@@ -28,10 +28,10 @@
 //   HTTP_HELLO_MODE     `protocol` (a ServerHttpProtocol subclass, the default) or `handler` (the handler
 //                       adapter, http.serve) for the tulip-ts side of (a)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { can_pin, free_port, median, sleep, try_connect } from './harness.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -90,45 +90,6 @@ async function stop(child: ChildProcess): Promise<void> {
 function have(cmd: string, args: string[]): boolean {
   const r = spawnSync(cmd, args, { stdio: 'ignore' });
   return !r.error;
-}
-
-function can_pin(): boolean {
-  if (process.env['HTTP_NO_PIN'] === '1' || os.availableParallelism() < 2) return false;
-  const r = spawnSync('taskset', ['-c', '1', 'true'], { stdio: 'ignore' });
-  return !r.error && r.status === 0;
-}
-
-function free_port(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function try_connect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ port, host: '127.0.0.1' });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => {
-      sock.destroy();
-      resolve(false);
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** Collects a child's output as it comes (bounded), and reports spawn errors and early exits. */
@@ -322,7 +283,7 @@ function run_parser_bench(pin: boolean): Promise<ParserRow[]> {
 // ---- main ----
 
 async function main(): Promise<number> {
-  const pin = can_pin();
+  const pin = can_pin('HTTP_NO_PIN');
   const summary: Comparison[] = [];
   console.log(`\nHTTP: tulip-ts against Node ${process.version}; ${RUNS} run(s) of ${SECONDS} s per side, each after a ${WARMUP} s warm-up on a fresh server`);
   const [load] = os.loadavg();

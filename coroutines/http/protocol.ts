@@ -324,15 +324,18 @@ function request_message(lines: string[], lim: Limits): RawRequestMessage {
   const h = parse_headers(lines, lim);
   // A request body with a coding but not chunked has no knowable end (RFC 9112 6.3): guessing is smuggling.
   if (h.transfer_encoding && !h.chunked) throw new InvalidHeader('Transfer-Encoding', 'chunked is not the final coding');
+  return { method, path, version, ...framing(h, version), expect_continue: h.expect_continue && version[1] >= 1 };
+}
+
+/** What requests and responses take from their headers, as message fields. */
+function framing(h: ParsedHeaders, version: HttpVersion): Omit<RawMessage, 'version'> {
   return {
-    method, path, version,
     headers: h.headers,
     should_close: h.close ?? version[1] === 0,
     compression: h.compression,
     upgrade: h.upgrade,
     chunked: h.chunked,
     content_length: h.content_length,
-    expect_continue: h.expect_continue && version[1] >= 1,
   };
 }
 
@@ -355,17 +358,7 @@ export function http_response_parser(limits?: ParserLimits): ParserFunction<RawR
     const reason = sp2 < 0 ? '' : line.slice(sp2 + 1).trim();
     if (!/^\d{3}$/.test(status)) throw new BadStatusLine(line);
     const h = parse_headers(lines, lim);
-    out.feed_data({
-      version,
-      code: Number(status),
-      reason,
-      headers: h.headers,
-      should_close: h.close ?? version[1] === 0,
-      compression: h.compression,
-      upgrade: h.upgrade,
-      chunked: h.chunked,
-      content_length: h.content_length,
-    });
+    out.feed_data({ version, code: Number(status), reason, ...framing(h, version) });
   };
 }
 
