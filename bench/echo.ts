@@ -24,7 +24,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { can_pin, free_port, median, sleep, try_connect } from './harness.js';
+import { at_cleanup, can_pin, children, finish, free_port, median, sleep, stop, try_connect } from './harness.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LOAD_SRC = join(ROOT, 'bench', 'echo_load.c');
@@ -32,7 +32,6 @@ const LOAD_BIN = join(ROOT, 'build', 'echo_load');
 // build/ is also node-gyp's output directory, and a concurrent `node-gyp rebuild` wipes it; the runs use a
 // private copy of the binary so that they cannot lose it halfway.
 let run_bin = LOAD_BIN;
-let tmp_dir: string | undefined;
 
 function env_number(name: string, fallback: number, integer: boolean): number {
   const raw = process.env[name];
@@ -65,39 +64,6 @@ if (process.env['ECHO_SERVER'] && !STREAMS && process.env['ECHO_SERVER'] !== 'pr
   throw new Error(`ECHO_SERVER: ${JSON.stringify(process.env['ECHO_SERVER'])} is neither protocol nor streams`);
 }
 
-// ---- children: every server is tracked so that nothing outlives us, also on errors and signals ----
-
-const children = new Set<ChildProcess>();
-
-function kill_all_now(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  if (tmp_dir) rmSync(tmp_dir, { recursive: true, force: true });
-  tmp_dir = undefined;
-}
-process.on('exit', kill_all_now);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    kill_all_now();
-    process.exit(130);
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
-    await exited(child);
-    clearTimeout(timer);
-  }
-  children.delete(child);
-}
 
 // ---- helpers ----
 
@@ -155,7 +121,7 @@ async function start_server(kind: ServerKind, port: number, pin: boolean, size: 
     }
     if (await try_connect(port)) return child;
     if (Date.now() > deadline) {
-      await stop(child);
+      await stop(child, 2000);
       throw new Error(`${kind} server did not accept connections on port ${port} within 30 s:\n${stderr.trim()}`);
     }
     await sleep(25);
@@ -207,7 +173,7 @@ async function measure(kind: ServerKind, size: number, pin: boolean): Promise<Sa
   try {
     return await run_load(port, size, pin);
   } finally {
-    await stop(server);
+    await stop(server, 2000);
   }
 }
 
@@ -224,7 +190,8 @@ async function main(): Promise<number> {
     console.error('echo benchmark: compiling bench/echo_load.c failed');
     return 1;
   }
-  tmp_dir = mkdtempSync(join(os.tmpdir(), 'tulip-echo-'));
+  const tmp_dir = mkdtempSync(join(os.tmpdir(), 'tulip-echo-'));
+  at_cleanup(() => rmSync(tmp_dir, { recursive: true, force: true }));
   run_bin = join(tmp_dir, 'echo_load');
   copyFileSync(LOAD_BIN, run_bin);
 
@@ -258,14 +225,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => {
-    kill_all_now(); // nothing left to kill by now; removes the temporary copy of echo_load
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    kill_all_now();
-    console.error(`echo benchmark failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+finish('echo', main());

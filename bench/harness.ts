@@ -46,3 +46,57 @@ export function median(xs: number[]): number {
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
+
+// ---- children: every process a bench starts is tracked, so that nothing outlives it, also on errors and signals ----
+
+export const children = new Set<import('node:child_process').ChildProcess>();
+const cleanups: Array<() => void> = [];
+
+/** Runs `fn` with the final cleanup (after the children are killed): temporary files, say. */
+export function at_cleanup(fn: () => void): void {
+  cleanups.push(fn);
+}
+
+/** SIGKILLs every tracked child still running, then runs the cleanups (once each). */
+export function kill_all_now(): void {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const fn of cleanups.splice(0)) fn();
+}
+process.on('exit', kill_all_now);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    kill_all_now();
+    process.exit(130);
+  });
+}
+
+export function exited(child: import('node:child_process').ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** SIGTERM, then SIGKILL if the child takes longer than `grace_ms` to exit; it is no longer tracked after. */
+export async function stop(child: import('node:child_process').ChildProcess, grace_ms: number): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), grace_ms);
+    await exited(child);
+    clearTimeout(timer);
+  }
+  children.delete(child);
+}
+
+/** Ends a bench's main(): its exit code, or the error said in one line (children killed either way). */
+export function finish(name: string, main: Promise<number>): void {
+  main.then(
+    (code) => {
+      kill_all_now();
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      kill_all_now();
+      console.error(`${name} benchmark failed: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 1;
+    },
+  );
+}

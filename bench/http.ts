@@ -31,7 +31,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { can_pin, free_port, median, sleep, try_connect } from './harness.js';
+import { can_pin, children, finish, free_port, median, sleep, stop, try_connect } from './harness.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -54,36 +54,6 @@ const MP_REUSE_PORT = process.env['HTTP_MP_REUSE_PORT'] === '1';
 const HELLO_MODE = process.env['HTTP_HELLO_MODE'] || 'protocol';
 if (HELLO_MODE !== 'protocol' && HELLO_MODE !== 'handler') throw new Error(`HTTP_HELLO_MODE: ${JSON.stringify(HELLO_MODE)} is neither protocol nor handler`);
 
-// ---- children: every process we start is tracked so that nothing outlives us ----
-
-const children = new Set<ChildProcess>();
-
-function kill_all_now(): void {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
-process.on('exit', kill_all_now);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    kill_all_now();
-    process.exit(130);
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
-/** SIGTERM (mpsrv's supervisor then stops its workers), SIGKILL if that takes more than 5 s. */
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited(child);
-    clearTimeout(timer);
-  }
-  children.delete(child);
-}
 
 // ---- helpers ----
 
@@ -155,7 +125,7 @@ async function start_server(spec: ServerSpec, port: number, pin: boolean): Promi
     }
     if (spec.ready ? spec.ready.test(out()) : await try_connect(port)) return child;
     if (Date.now() > deadline) {
-      await stop(child);
+      await stop(child, 5000);
       throw new Error(`${spec.label} was not ready on port ${port} within 60 s:\n${out().trim()}`);
     }
     await sleep(25);
@@ -212,7 +182,7 @@ async function measure(spec: ServerSpec, shape: LoadShape): Promise<WrkResult> {
     if (WARMUP > 0) await wrk(port, shape.threads, shape.conns, WARMUP, shape.wrk_cpu);
     return await wrk(port, shape.threads, shape.conns, SECONDS, shape.wrk_cpu);
   } finally {
-    await stop(server);
+    await stop(server, 5000);
   }
 }
 
@@ -332,14 +302,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => {
-    kill_all_now();
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    kill_all_now();
-    console.error(`http benchmark failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+finish('http', main());
