@@ -86,7 +86,7 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A CR or LF that is not part of a CRLF, or a NUL: refused anywhere in a head (splitting, smuggling). */
 const BARE_CR_LF_NUL = /\r(?!\n)|(?<!\r)\n|\0/;
-/** Heads up to this size are decoded whole and searched as text; longer buffers are searched as bytes. */
+/** The first bytes of a buffer, up to this many, are decoded and searched as text; past them, as bytes. */
 const QUICK_SCAN = 2048;
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
 const DIGITS = /^\d+$/;
@@ -113,6 +113,8 @@ function resolve_limits(limits: ParserLimits | undefined): Limits {
 export class HeadScanner {
   /** @internal */ readonly _limits: Limits;
   private _from = 0;
+  /** How many bytes the quick path decodes: twice the last head's size (the next is likely alike). */
+  private _window = QUICK_SCAN;
 
   constructor(limits?: ParserLimits) {
     this._limits = resolve_limits(limits);
@@ -125,14 +127,17 @@ export class HeadScanner {
       this._from = 0;
     }
     const size = buf.size;
-    let end = -1;
-    if (this._from === 0 && size <= QUICK_SCAN) {
-      // The usual case, a whole small head in one read: decode once and search the text.
-      const text = buf.peek_text(size);
-      end = text.indexOf('\r\n\r\n');
+    let from = this._from;
+    if (from === 0 && size >= 4) {
+      // The usual case, a whole head among the first bytes: decode them once and search the text.
+      const n = Math.min(size, this._window);
+      const text = buf.peek_text(n);
+      const end = text.indexOf('\r\n\r\n');
       if (end >= 0) return this._lines(buf, text.slice(0, end), end);
-    } else if (size >= 4) {
-      end = buf.find(CRLFCRLF, this._from);
+      from = n - 3;
+    }
+    if (size > from + 3) {
+      const end = buf.find(CRLFCRLF, from);
       if (end >= 0) return this._lines(buf, null, end);
     }
     // The separator, if it comes, ends after what is here: a head already this long can only be too long.
@@ -145,6 +150,7 @@ export class HeadScanner {
   private _lines(buf: ParserBuffer, text: string | null, end: number): string[] {
     const limits = this._limits;
     this._from = 0;
+    this._window = Math.min(QUICK_SCAN, Math.max(128, 2 * end));
     if (end + 4 > limits.max_headers) throw new LineTooLong(`the message head is longer than ${limits.max_headers} bytes`);
     if (text === null) text = buf.peek_text(end);
     buf.drop(end + 4);
