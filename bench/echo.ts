@@ -21,10 +21,10 @@
 //                 start_server + readexactly/write/drain, reading whole messages)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { at_cleanup, can_pin, children, finish, free_port, median, sleep, stop, try_connect } from './harness.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LOAD_SRC = join(ROOT, 'bench', 'echo_load.c');
@@ -32,7 +32,6 @@ const LOAD_BIN = join(ROOT, 'build', 'echo_load');
 // build/ is also node-gyp's output directory, and a concurrent `node-gyp rebuild` wipes it; the runs use a
 // private copy of the binary so that they cannot lose it halfway.
 let run_bin = LOAD_BIN;
-let tmp_dir: string | undefined;
 
 function env_number(name: string, fallback: number, integer: boolean): number {
   const raw = process.env[name];
@@ -65,85 +64,12 @@ if (process.env['ECHO_SERVER'] && !STREAMS && process.env['ECHO_SERVER'] !== 'pr
   throw new Error(`ECHO_SERVER: ${JSON.stringify(process.env['ECHO_SERVER'])} is neither protocol nor streams`);
 }
 
-// ---- children: every server is tracked so that nothing outlives us, also on errors and signals ----
-
-const children = new Set<ChildProcess>();
-
-function kill_all_now(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  if (tmp_dir) rmSync(tmp_dir, { recursive: true, force: true });
-  tmp_dir = undefined;
-}
-process.on('exit', kill_all_now);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    kill_all_now();
-    process.exit(130);
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
-    await exited(child);
-    clearTimeout(timer);
-  }
-  children.delete(child);
-}
 
 // ---- helpers ----
 
 function have_gcc(): boolean {
   const r = spawnSync('gcc', ['--version'], { stdio: 'ignore' });
   return !r.error && r.status === 0;
-}
-
-function can_pin(): boolean {
-  if (process.env['ECHO_NO_PIN'] === '1') return false;
-  if (os.availableParallelism() < 2) return false;
-  const r = spawnSync('taskset', ['-c', '1', 'true'], { stdio: 'ignore' });
-  return !r.error && r.status === 0;
-}
-
-function free_port(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function try_connect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ port, host: '127.0.0.1' });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => {
-      sock.destroy();
-      resolve(false);
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function size_label(n: number): string {
@@ -195,7 +121,7 @@ async function start_server(kind: ServerKind, port: number, pin: boolean, size: 
     }
     if (await try_connect(port)) return child;
     if (Date.now() > deadline) {
-      await stop(child);
+      await stop(child, 2000);
       throw new Error(`${kind} server did not accept connections on port ${port} within 30 s:\n${stderr.trim()}`);
     }
     await sleep(25);
@@ -247,7 +173,7 @@ async function measure(kind: ServerKind, size: number, pin: boolean): Promise<Sa
   try {
     return await run_load(port, size, pin);
   } finally {
-    await stop(server);
+    await stop(server, 2000);
   }
 }
 
@@ -264,11 +190,12 @@ async function main(): Promise<number> {
     console.error('echo benchmark: compiling bench/echo_load.c failed');
     return 1;
   }
-  tmp_dir = mkdtempSync(join(os.tmpdir(), 'tulip-echo-'));
+  const tmp_dir = mkdtempSync(join(os.tmpdir(), 'tulip-echo-'));
+  at_cleanup(() => rmSync(tmp_dir, { recursive: true, force: true }));
   run_bin = join(tmp_dir, 'echo_load');
   copyFileSync(LOAD_BIN, run_bin);
 
-  const pin = can_pin();
+  const pin = can_pin('ECHO_NO_PIN');
   console.log(
     `\necho throughput (${STREAMS ? 'streams: start_server + readexactly/write/drain' : 'a plain Protocol echo'}): ${CONNS} connections, ${SECONDS} s after ${WARMUP} s warm-up, ${RUNS} run(s) per size; ` +
       (pin ? 'servers on CPU 0, load generator on CPU 1 (taskset)' : 'not pinned (taskset or a 2nd CPU missing)'),
@@ -298,14 +225,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => {
-    kill_all_now(); // nothing left to kill by now; removes the temporary copy of echo_load
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    kill_all_now();
-    console.error(`echo benchmark failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+finish('echo', main());

@@ -28,10 +28,10 @@
 //   HTTP_HELLO_MODE     `protocol` (a ServerHttpProtocol subclass, the default) or `handler` (the handler
 //                       adapter, http.serve) for the tulip-ts side of (a)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { can_pin, children, finish, free_port, median, sleep, stop, try_connect } from './harness.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -54,81 +54,12 @@ const MP_REUSE_PORT = process.env['HTTP_MP_REUSE_PORT'] === '1';
 const HELLO_MODE = process.env['HTTP_HELLO_MODE'] || 'protocol';
 if (HELLO_MODE !== 'protocol' && HELLO_MODE !== 'handler') throw new Error(`HTTP_HELLO_MODE: ${JSON.stringify(HELLO_MODE)} is neither protocol nor handler`);
 
-// ---- children: every process we start is tracked so that nothing outlives us ----
-
-const children = new Set<ChildProcess>();
-
-function kill_all_now(): void {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
-process.on('exit', kill_all_now);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    kill_all_now();
-    process.exit(130);
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
-/** SIGTERM (mpsrv's supervisor then stops its workers), SIGKILL if that takes more than 5 s. */
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited(child);
-    clearTimeout(timer);
-  }
-  children.delete(child);
-}
 
 // ---- helpers ----
 
 function have(cmd: string, args: string[]): boolean {
   const r = spawnSync(cmd, args, { stdio: 'ignore' });
   return !r.error;
-}
-
-function can_pin(): boolean {
-  if (process.env['HTTP_NO_PIN'] === '1' || os.availableParallelism() < 2) return false;
-  const r = spawnSync('taskset', ['-c', '1', 'true'], { stdio: 'ignore' });
-  return !r.error && r.status === 0;
-}
-
-function free_port(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function try_connect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ port, host: '127.0.0.1' });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => {
-      sock.destroy();
-      resolve(false);
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** Collects a child's output as it comes (bounded), and reports spawn errors and early exits. */
@@ -194,7 +125,7 @@ async function start_server(spec: ServerSpec, port: number, pin: boolean): Promi
     }
     if (spec.ready ? spec.ready.test(out()) : await try_connect(port)) return child;
     if (Date.now() > deadline) {
-      await stop(child);
+      await stop(child, 5000);
       throw new Error(`${spec.label} was not ready on port ${port} within 60 s:\n${out().trim()}`);
     }
     await sleep(25);
@@ -251,7 +182,7 @@ async function measure(spec: ServerSpec, shape: LoadShape): Promise<WrkResult> {
     if (WARMUP > 0) await wrk(port, shape.threads, shape.conns, WARMUP, shape.wrk_cpu);
     return await wrk(port, shape.threads, shape.conns, SECONDS, shape.wrk_cpu);
   } finally {
-    await stop(server);
+    await stop(server, 5000);
   }
 }
 
@@ -322,7 +253,7 @@ function run_parser_bench(pin: boolean): Promise<ParserRow[]> {
 // ---- main ----
 
 async function main(): Promise<number> {
-  const pin = can_pin();
+  const pin = can_pin('HTTP_NO_PIN');
   const summary: Comparison[] = [];
   console.log(`\nHTTP: tulip-ts against Node ${process.version}; ${RUNS} run(s) of ${SECONDS} s per side, each after a ${WARMUP} s warm-up on a fresh server`);
   const [load] = os.loadavg();
@@ -371,14 +302,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => {
-    kill_all_now();
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    kill_all_now();
-    console.error(`http benchmark failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+finish('http', main());

@@ -7,8 +7,9 @@
 // `handler`: the handler adapter, `serve(function* (request) { return { body } })`. Every request gets
 // `Hello, World!` as text/plain, with Content-Length. With SECONDS > 0 it exits after that long. It prints
 // nothing but errors: the harness finds it ready by connecting.
-import { get_event_loop, type Transport } from '../src/index.js';
-import { Response, ServerHttpProtocol, serve, type HandlerResponse, type RawRequestMessage } from '../coroutines/http/index.js';
+import { get_event_loop } from '../src/index.js';
+import { serve } from '../coroutines/http/index.js';
+import { HELLO, Hello } from './hello.js';
 
 const port = Number(process.argv[2] ?? 8080);
 const seconds = Number(process.argv[3] ?? 0);
@@ -18,20 +19,6 @@ if (!Number.isInteger(port) || port < 0 || port > 65535 || !(seconds >= 0) || (m
   process.exit(2);
 }
 
-const BODY = Buffer.from('Hello, World!');
-const LENGTH = String(BODY.length);
-
-class Hello extends ServerHttpProtocol {
-  override handle_request(message: RawRequestMessage): void {
-    const response = new Response(this.transport as Transport, 200, { http_version: message.version, close: message.should_close });
-    response.add_headers(['Content-Type', 'text/plain'], ['Content-Length', LENGTH]);
-    response.send_headers();
-    response.write(BODY);
-    response.write_eof();
-  }
-}
-
-const HELLO: HandlerResponse = { headers: { 'Content-Type': 'text/plain' }, body: BODY };
 
 const loop = get_event_loop();
 const server = mode === 'protocol'

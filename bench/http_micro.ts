@@ -5,20 +5,7 @@
 //   node --import tsx bench/http_micro.ts [REQUESTS]
 import { TestLoop, Transport, set_event_loop } from '../src/index.js';
 import { REPEAT, best } from './timing.js';
-import { Response, ServerHttpProtocol, type RawRequestMessage } from '../coroutines/http/index.js';
-
-const BODY = Buffer.from('Hello, World!');
-const LENGTH = String(BODY.length);
-
-class Hello extends ServerHttpProtocol {
-  override handle_request(message: RawRequestMessage): void {
-    const response = new Response(this.transport as Transport, 200, { http_version: message.version, close: message.should_close });
-    response.add_headers(['Content-Type', 'text/plain'], ['Content-Length', LENGTH]);
-    response.send_headers();
-    response.write(BODY);
-    response.write_eof();
-  }
-}
+import { Hello } from './hello.js';
 
 class CountingTransport extends Transport {
   writes = 0;

@@ -1,12 +1,12 @@
-// HTTP request parsing throughput: our http_request_parser (coroutines/http/protocol.ts) against Node's
+// HTTP request parsing throughput: our request parsing (coroutines/http/protocol.ts) against Node's
 // llhttp, over the same bytes: a few MB of pipelined requests, cut into 16 KiB chunks (so that requests
 // straddle chunk boundaries, as they do when read from a socket), parsed end to end.
 //
 //   node --import tsx bench/http_parser.ts [--json]      (bench/http.ts runs it pinned to one CPU)
 //
 // Three figures per corpus, in MB/s (10^6 bytes) of request bytes:
-//   tulip-ts     a StreamBuffer driving http_request_parser, then the body parser when there is a body:
-//                what ServerHttpProtocol does per request, without the socket and the handler.
+//   tulip-ts     request heads found with scan_request() (protocol.ts's HeadScanner), bodies through the
+//                payload parser: what ServerHttpProtocol does per request, without the socket and the handler.
 //   llhttp       Node's raw HTTPParser binding (`_http_common`): llhttp in C, the head handed to JS
 //                as an array of strings (the fairest match for our parser's output).
 //   node http    http.createServer fed the bytes through an in-memory Duplex, counting 'request'
@@ -17,7 +17,7 @@ import { createRequire } from 'node:module';
 import http from 'node:http';
 import { Duplex } from 'node:stream';
 import { DataBuffer, StreamBuffer, type ParserBuffer } from '../coroutines/parsers.js';
-import { http_payload_parser, http_request_parser, type RawRequestMessage } from '../coroutines/http/protocol.js';
+import { HeadScanner, http_payload_parser, scan_request } from '../coroutines/http/protocol.js';
 import { best, best_async } from './timing.js';
 
 const CHUNK = 16 * 1024;
@@ -78,42 +78,32 @@ class Sink<T> extends DataBuffer<T> {
   }
 }
 
-/** One pass of our parsers over the corpus: ms. Heads and bodies alternate on one StreamBuffer. */
+/**
+ * One pass of our parsers over the corpus: ms. What ServerHttpProtocol does: each head found in the
+ * stream's bytes with scan_request() (a HeadScanner), each body through the payload parser.
+ */
 function tulip_pass(c: Corpus): number {
   const stream = new StreamBuffer();
-  const request_parser = http_request_parser();
-  let message: RawRequestMessage | null = null;
-  let body_done = false;
+  const scanner = new HeadScanner();
+  let body_done = true;
   let requests = 0;
   let body_bytes = 0;
-  const heads = new Sink<RawRequestMessage>((m) => (message = m));
   const bodies = new Sink<Buffer>((b) => (body_bytes += b.length));
-  const head_parser = (_out: DataBuffer<RawRequestMessage>, buf: ParserBuffer) => request_parser(heads, buf);
   const t0 = performance.now();
-  stream.set_parser(head_parser);
   for (const chunk of c.chunks) {
     stream.feed_data(chunk);
-    for (;;) {
-      if (message !== null) {
-        const m: RawRequestMessage = message;
-        message = null;
-        requests++;
-        // read_payload() skips the body parser when there is no body; so does this.
-        if (m.chunked || Number(m.headers.get('content-length') ?? 0) > 0) {
-          body_done = false;
-          const body_parser = http_payload_parser(m);
-          stream.set_parser(function* (_out: DataBuffer<Buffer>, buf: ParserBuffer) {
-            yield* body_parser(bodies, buf);
-            body_done = true;
-          });
-        } else {
-          body_done = true;
-        }
-      } else if (body_done) {
+    while (body_done) {
+      const m = scan_request(scanner, stream._buffer);
+      if (m === null) break;
+      requests++;
+      // read_payload() skips the body parser when there is no body; so does this.
+      if (m.chunked || (m.content_length ?? 0) > 0) {
         body_done = false;
-        stream.set_parser(head_parser);
-      } else {
-        break;
+        const body_parser = http_payload_parser(m);
+        stream.set_parser(function* (_out: DataBuffer<Buffer>, buf: ParserBuffer) {
+          yield* body_parser(bodies, buf);
+          body_done = true;
+        });
       }
     }
   }

@@ -12,10 +12,10 @@
 // openssl CLI in a temporary directory, removed at the end.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { free_port } from './harness.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
@@ -55,15 +55,6 @@ setTimeout(() => { measuring = true; const t0 = process.hrtime.bigint();
 function openssl(dir: string, args: string[]): void {
   const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
-}
-
-function free_port(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 // Detached: tsx runs the tulip server in a grandchild, so a server is stopped through its process group.

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { StreamBuffer, TestLoop, set_event_loop, type DataBuffer, type WriteTransport } from '../src/index.js';
 import {
   BadStatusLine, CIMultiDict, HttpException, IncompleteRead, InvalidHeader, LineTooLong, Payload, PayloadTooLarge,
-  Request, Response, http_payload_parser, http_request_parser, http_response_parser, read_payload,
+  HeadScanner, Request, Response, http_payload_parser, http_request_parser, http_response_parser, read_payload, scan_request,
   type ParserLimits, type PayloadOptions, type RawRequestMessage, type RawResponseMessage,
 } from '../coroutines/http/index.js';
 import { throws_a } from './support/asserts.js';
@@ -181,6 +181,29 @@ test('request: malformed header fields are InvalidHeader (a 400)', () => {
 test('request: an EOF in the middle of a head is IncompleteRead', () => {
   request_error('GET / HTTP/1.1\r\nHost: x\r\n', IncompleteRead);
   request_error('\r', IncompleteRead);
+});
+
+test('HeadScanner/scan_request: small and large heads back to back, heads in pieces, as the server reads them', () => {
+  const stream = new StreamBuffer();
+  const scanner = new HeadScanner();
+  const big = `GET /big HTTP/1.1\r\nX-Big: ${'b'.repeat(3000)}\r\n\r\n`;
+  stream.feed_data(b(`GET /a HTTP/1.1\r\n\r\n${big}GET /c HTTP/1.1\r\nHost: x\r\n`));
+  assert.is(scan_request(scanner, stream._buffer)!.path, '/a');
+  const m = scan_request(scanner, stream._buffer)!;
+  assert.is(m.path, '/big');
+  assert.is(m.headers.get('x-big')!.length, 3000);
+  assert.is(scan_request(scanner, stream._buffer), null); // /c is not complete
+  stream.feed_data(b('\r'));
+  assert.is(scan_request(scanner, stream._buffer), null);
+  stream.feed_data(b('\n'));
+  assert.is(scan_request(scanner, stream._buffer)!.headers.get('host'), 'x');
+  assert.is(stream._buffer.size, 0);
+  // A head that never ends fails as soon as it passes the limit, in pieces or not.
+  const limited = new HeadScanner({ max_headers: 100 });
+  stream.feed_data(b('GET / HTTP/1.1\r\n'));
+  assert.is(scan_request(limited, stream._buffer), null);
+  stream.feed_data(b('X: ' + 'x'.repeat(100)));
+  throws_a(() => scan_request(limited, stream._buffer), LineTooLong);
 });
 
 // ---- limits ----

@@ -5,7 +5,7 @@
 export * from './errors.js';
 export { CIMultiDict, type HeadersInit } from './multidict.js';
 export {
-  HttpMessage, HttpVersion10, HttpVersion11, Payload, RESPONSES, Request, Response,
+  HeadScanner, HttpMessage, HttpVersion10, HttpVersion11, Payload, RESPONSES, Request, Response, scan_request,
   http_date, http_payload_parser, http_request_parser, http_response_parser, read_payload, reason_phrase,
   version_at_least,
   type ContentCoding, type HttpMessageOptions, type HttpVersion, type ParserLimits, type PayloadOptions,

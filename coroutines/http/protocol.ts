@@ -86,7 +86,7 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A CR or LF that is not part of a CRLF, or a NUL: refused anywhere in a head (splitting, smuggling). */
 const BARE_CR_LF_NUL = /\r(?!\n)|(?<!\r)\n|\0/;
-/** Heads up to this size are decoded whole and searched as text; longer buffers are searched as bytes. */
+/** The first bytes of a buffer, up to this many, are decoded and searched as text; past them, as bytes. */
 const QUICK_SCAN = 2048;
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
 const DIGITS = /^\d+$/;
@@ -113,6 +113,8 @@ function resolve_limits(limits: ParserLimits | undefined): Limits {
 export class HeadScanner {
   /** @internal */ readonly _limits: Limits;
   private _from = 0;
+  /** How many bytes the quick path decodes: twice the last head's size (the next is likely alike). */
+  private _window = QUICK_SCAN;
 
   constructor(limits?: ParserLimits) {
     this._limits = resolve_limits(limits);
@@ -125,14 +127,17 @@ export class HeadScanner {
       this._from = 0;
     }
     const size = buf.size;
-    let end = -1;
-    if (this._from === 0 && size <= QUICK_SCAN) {
-      // The usual case, a whole small head in one read: decode once and search the text.
-      const text = buf.peek_text(size);
-      end = text.indexOf('\r\n\r\n');
+    let from = this._from;
+    if (from === 0 && size >= 4) {
+      // The usual case, a whole head among the first bytes: decode them once and search the text.
+      const n = Math.min(size, this._window);
+      const text = buf.peek_text(n);
+      const end = text.indexOf('\r\n\r\n');
       if (end >= 0) return this._lines(buf, text.slice(0, end), end);
-    } else if (size >= 4) {
-      end = buf.find(CRLFCRLF, this._from);
+      from = n - 3;
+    }
+    if (size > from + 3) {
+      const end = buf.find(CRLFCRLF, from);
       if (end >= 0) return this._lines(buf, null, end);
     }
     // The separator, if it comes, ends after what is here: a head already this long can only be too long.
@@ -145,6 +150,7 @@ export class HeadScanner {
   private _lines(buf: ParserBuffer, text: string | null, end: number): string[] {
     const limits = this._limits;
     this._from = 0;
+    this._window = Math.min(QUICK_SCAN, Math.max(128, 2 * end));
     if (end + 4 > limits.max_headers) throw new LineTooLong(`the message head is longer than ${limits.max_headers} bytes`);
     if (text === null) text = buf.peek_text(end);
     buf.drop(end + 4);
@@ -324,16 +330,43 @@ function request_message(lines: string[], lim: Limits): RawRequestMessage {
   const h = parse_headers(lines, lim);
   // A request body with a coding but not chunked has no knowable end (RFC 9112 6.3): guessing is smuggling.
   if (h.transfer_encoding && !h.chunked) throw new InvalidHeader('Transfer-Encoding', 'chunked is not the final coding');
-  return {
-    method, path, version,
-    headers: h.headers,
-    should_close: h.close ?? version[1] === 0,
-    compression: h.compression,
-    upgrade: h.upgrade,
-    chunked: h.chunked,
-    content_length: h.content_length,
-    expect_continue: h.expect_continue && version[1] >= 1,
-  };
+  return new RequestMessage(method, path, version, h);
+}
+
+/**
+ * What both message kinds take from their headers. Messages are class instances rather than literals so
+ * that both kinds are built field by field into one shape each (spreading shared fields into a literal
+ * costs more than the rest of a small request's parsing).
+ */
+class ParsedMessage implements RawMessage {
+  readonly headers: CIMultiDict;
+  readonly should_close: boolean;
+  readonly compression: ContentCoding | null;
+  readonly upgrade: boolean;
+  readonly chunked: boolean;
+  readonly content_length: number | null;
+  constructor(readonly version: HttpVersion, h: ParsedHeaders) {
+    this.headers = h.headers;
+    this.should_close = h.close ?? version[1] === 0;
+    this.compression = h.compression;
+    this.upgrade = h.upgrade;
+    this.chunked = h.chunked;
+    this.content_length = h.content_length;
+  }
+}
+
+class RequestMessage extends ParsedMessage implements RawRequestMessage {
+  readonly expect_continue: boolean;
+  constructor(readonly method: string, readonly path: string, version: HttpVersion, h: ParsedHeaders) {
+    super(version, h);
+    this.expect_continue = h.expect_continue && version[1] >= 1;
+  }
+}
+
+class ResponseMessage extends ParsedMessage implements RawResponseMessage {
+  constructor(version: HttpVersion, readonly code: number, readonly reason: string, h: ParsedHeaders) {
+    super(version, h);
+  }
 }
 
 /**
@@ -355,17 +388,7 @@ export function http_response_parser(limits?: ParserLimits): ParserFunction<RawR
     const reason = sp2 < 0 ? '' : line.slice(sp2 + 1).trim();
     if (!/^\d{3}$/.test(status)) throw new BadStatusLine(line);
     const h = parse_headers(lines, lim);
-    out.feed_data({
-      version,
-      code: Number(status),
-      reason,
-      headers: h.headers,
-      should_close: h.close ?? version[1] === 0,
-      compression: h.compression,
-      upgrade: h.upgrade,
-      chunked: h.chunked,
-      content_length: h.content_length,
-    });
+    out.feed_data(new ResponseMessage(version, Number(status), reason, h));
   };
 }
 
