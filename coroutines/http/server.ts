@@ -6,7 +6,9 @@
  *
  * One Task per connection runs `start()`, the request loop; each handler runs inside it (`yield*`), so
  * requests on one connection are answered one after the other, in order (pipelining), and a request costs
- * no Task of its own. Around each handler the loop:
+ * no Task of its own. Each request head is found in the received bytes by a HeadScanner (protocol.ts: what
+ * http_request_parser does, without a parser generator and a DataBuffer per request); when it is not all
+ * there yet, start() waits on one future that data_received() completes. Around each handler the loop:
  * - opens the body with the payload parser before the handler runs, so that framing errors (Content-Length
  *   with Transfer-Encoding, a body over `max_body_size`) are answered without calling it;
  * - afterwards reads and drops what the handler left of the body (up to DRAIN_LIMIT bytes; past that, and
@@ -206,7 +208,7 @@ class ServerPayload extends Payload {
 export class ServerHttpProtocol extends FlowControlProtocol {
   /** What handlers write to (a wrapper that counts the response's bytes; `raw` is the socket's transport). */
   transport: Transport | null = null;
-  /** The connection's bytes; the request loop sets the request parser, then each request's payload parser. */
+  /** The connection's bytes: request heads are scanned from its buffer, bodies go through a payload parser. */
   readonly stream = new StreamBuffer();
   readonly debug: boolean;
   readonly access_log: Logger | null;
