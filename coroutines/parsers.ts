@@ -296,6 +296,16 @@ export class DataBuffer<T> {
 
   /** The next term; raises `EofStream` after the last one, or the exception set on the buffer. */
   *read(): Coroutine<T> {
+    const term = yield* this.read_or(END);
+    if (term === END) throw new EofStream();
+    return term as T;
+  }
+
+  /**
+   * The next term, or `at_end` after the last one (instead of raising EofStream: a reader that meets the
+   * end of every message, such as an HTTP body, should not pay for an exception and its stack each time).
+   */
+  *read_or<E>(at_end: E): Coroutine<T | E> {
     if (this._exception !== null) throw this._exception;
     if (this._head === this._buffer.length && !this._eof) {
       if (this._waiter !== null && !this._waiter.done()) {
@@ -316,9 +326,12 @@ export class DataBuffer<T> {
       }
       return term;
     }
-    throw new EofStream();
+    return at_end;
   }
 }
+
+/** What read() asks read_or() to return at the end. */
+const END: unique symbol = Symbol('end of stream');
 
 /**
  * Holds incoming bytes and drives one parser at a time over them. Bytes that arrive while no parser is set

@@ -423,6 +423,19 @@ test('DataBuffer: read() raises EofStream at the end, after the terms before it'
   throws_a(() => loop.run_until_complete(out2.read()), EofStream);
 });
 
+test('DataBuffer: read_or(x) gives x at the end instead of raising, also to a waiting reader; exceptions still raise', () => {
+  const out = new DataBuffer<string>();
+  out.feed_data('a');
+  assert.is(loop.run_until_complete(out.read_or(null)), 'a');
+  const t = new Task(out.read_or(null));
+  loop.call_soon(() => out.feed_eof());
+  assert.is(loop.run_until_complete(t), null);
+  assert.is(loop.run_until_complete(out.read_or('end')), 'end');
+  const failed = new DataBuffer<string>();
+  failed.set_exception(new SyntaxError());
+  throws_a(() => loop.run_until_complete(failed.read_or(null)), SyntaxError);
+});
+
 test('DataBuffer: read() raises the exception set, also in a waiting reader', () => {
   const out = new DataBuffer<object>();
   out.feed_data({});

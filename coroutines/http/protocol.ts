@@ -575,13 +575,9 @@ export class Payload {
   /** The next chunk of the body, or null once the body has been read to its end. */
   *read(): Coroutine<Buffer | null> {
     if (this._eof) return null;
-    try {
-      return yield* this._out!.read();
-    } catch (exc) {
-      if (!(exc instanceof EofStream)) throw exc;
-      this._eof = true;
-      return null;
-    }
+    const chunk = yield* this._out!.read_or(null);
+    if (chunk === null) this._eof = true;
+    return chunk;
   }
 
   /** The rest of the body as one Buffer. */
