@@ -401,6 +401,20 @@ test('fuzz: mutated input parses or fails with an HttpException, never anything 
   }
 });
 
+test('fuzz: mutated and truncated responses parse or fail with an HttpException, never hang', () => {
+  const wire = b('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello' +
+    'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n' +
+    'HTTP/1.0 200 OK\r\n\r\nuntil the end');
+  for (let seed = 1; seed <= 300; seed++) {
+    const rand = prng(seed);
+    const data = Buffer.from(wire.subarray(0, rand() < 0.3 ? Math.floor(rand() * wire.length) : wire.length));
+    for (let k = 0; k < Math.floor(rand() * 4); k++) data[Math.floor(rand() * data.length)] = Math.floor(rand() * 256);
+    const r = parse_stream<RawResponseMessage>('response', split_randomly(rand, data));
+    assert.ok(r.settled, `seed ${seed}`);
+    assert.ok(r.error === null || r.error instanceof HttpException, `seed ${seed}: ${String(r.error)}`);
+  }
+});
+
 // ---- Payload ----
 
 test('Payload: read() gives chunks then null; read_all(); an empty body needs no parser', () => {
