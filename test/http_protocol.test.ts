@@ -6,23 +6,17 @@
 import { gzipSync, deflateSync, deflateRawSync, gunzipSync, inflateSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StreamBuffer, TestLoop, set_event_loop, type DataBuffer, type WriteTransport } from '../src/index.js';
+import { StreamBuffer, TestLoop, type DataBuffer, type WriteTransport } from '../src/index.js';
 import {
   BadStatusLine, CIMultiDict, HttpException, IncompleteRead, InvalidHeader, LineTooLong, Payload, PayloadTooLarge,
   HeadScanner, Request, Response, http_payload_parser, http_request_parser, http_response_parser, read_payload, scan_request,
   type ParserLimits, type PayloadOptions, type RawRequestMessage, type RawResponseMessage,
 } from '../coroutines/http/index.js';
 import { throws_a } from './support/asserts.js';
+import { test_loop_each } from './support/loops.js';
 
 let loop: TestLoop;
-test.before.each(() => {
-  loop = new TestLoop();
-  set_event_loop(loop);
-});
-test.after.each(() => {
-  set_event_loop(null);
-  loop.close();
-});
+test_loop_each(test, (l) => (loop = l), { current: true });
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 

@@ -14,10 +14,10 @@ import {
   verify_handshake_response, type Message, type WebSocketParserOptions,
 } from '../coroutines/http/index.js';
 import {
-  ParserBuffer, RuntimeError, StreamBuffer, Task, TestLoop, WriteTransport, set_event_loop, type Parser,
+  ParserBuffer, RuntimeError, StreamBuffer, Task, TestLoop, WriteTransport, type Parser,
 } from '../src/index.js';
 import { throws_a } from './support/asserts.js';
-import { make_loop, register_loop_cleanup, run } from './support/loops.js';
+import { make_loop, register_loop_cleanup, run, test_loop_each } from './support/loops.js';
 import { ws_connect, ws_server } from './support/websocket.js';
 
 // ---- helpers ----
@@ -475,14 +475,7 @@ function pair(loop: TestLoop, options: WebSocketParserOptions = {}): { stream: S
 // These run on a TestLoop (virtual time: close_timeout passes at once), the current loop during each test.
 const virtual = suite('WebSocket on virtual time');
 let loop: TestLoop;
-virtual.before.each(() => {
-  loop = new TestLoop();
-  set_event_loop(loop);
-});
-virtual.after.each(() => {
-  set_event_loop(null);
-  loop.close();
-});
+test_loop_each(virtual, (l) => (loop = l), { current: true });
 
 virtual('WebSocket.receive: pings answered with their data, pongs dropped; the peer’s close answered, then null', () => {
   const { stream, t, ws } = pair(loop);

@@ -3,20 +3,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   BoundedSemaphore, CancelledError, Condition, Event, EventWaiter, Lock, RuntimeError, Semaphore, Task, TestLoop,
-  set_event_loop, sleep, type Coroutine,
+  sleep, type Coroutine,
 } from '../src/index.js';
 import { throws_a } from './support/asserts.js';
+import { test_loop_each } from './support/loops.js';
 
 let loop: TestLoop;
-
-test.before.each(() => {
-  loop = new TestLoop();
-});
-
-test.after.each(() => {
-  set_event_loop(null);
-  loop.close();
-});
+test_loop_each(test, (l) => (loop = l));
 
 /** Runs a few turns: enough for wake-ups to propagate, without moving the clock. */
 function settle(turns = 5): void {

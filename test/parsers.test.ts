@@ -10,16 +10,10 @@ import {
   type Parser, type Transport,
 } from '../src/index.js';
 import { throws_a } from './support/asserts.js';
+import { test_loop_each } from './support/loops.js';
 
 let loop: TestLoop;
-test.before.each(() => {
-  loop = new TestLoop();
-  set_event_loop(loop);
-});
-test.after.each(() => {
-  set_event_loop(null);
-  loop.close();
-});
+test_loop_each(test, (l) => (loop = l), { current: true });
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const strs = (out: DataBuffer<Buffer>): string[] => out._buffer.slice(out._head).map((x) => x.toString('latin1'));

@@ -3,20 +3,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   CancelledError, JoinableQueue, LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull, Task, TestLoop,
-  python_compare, set_event_loop, sleep, type Coroutine,
+  python_compare, sleep, type Coroutine,
 } from '../src/index.js';
 import { throws_a } from './support/asserts.js';
+import { test_loop_each } from './support/loops.js';
 
 let loop: TestLoop;
-
-test.before.each(() => {
-  loop = new TestLoop();
-});
-
-test.after.each(() => {
-  set_event_loop(null);
-  loop.close();
-});
+test_loop_each(test, (l) => (loop = l));
 
 function settle(turns = 5): void {
   for (let i = 0; i < turns; i++) loop.run_once();

@@ -9,17 +9,10 @@ import {
 } from '../src/index.js';
 import { collect_until } from './support/gc.js';
 import { throws_a } from './support/asserts.js';
+import { test_loop_each } from './support/loops.js';
 
 let loop: TestLoop;
-
-test.before.each(() => {
-  loop = new TestLoop();
-});
-
-test.after.each(() => {
-  set_event_loop(null);
-  loop.close();
-});
+test_loop_each(test, (l) => (loop = l));
 
 
 // ---- Driving ----------------------------------------------------------------------------------------------

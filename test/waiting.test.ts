@@ -7,17 +7,10 @@ import {
   type Coroutine, type ReturnWhen,
 } from '../src/index.js';
 import { throws_a } from './support/asserts.js';
+import { test_loop_each } from './support/loops.js';
 
 let loop: TestLoop;
-
-test.before.each(() => {
-  loop = new TestLoop();
-});
-
-test.after.each(() => {
-  set_event_loop(null);
-  loop.close();
-});
+test_loop_each(test, (l) => (loop = l));
 
 
 /** A coroutine that sleeps `delay` virtual seconds, logs `value@time`, and returns `value`. */

@@ -1,6 +1,7 @@
-// Real loops for tests that need several: each is closed after the test, whatever happened in it.
+// Loops for tests, each closed after its test whatever happened in it: real ones for tests that need
+// several, and a virtual-time TestLoop per test for the files written on one.
 import { test } from 'uvu';
-import { new_event_loop, type AbstractEventLoop, type Coroutine, type Future } from '../../src/index.js';
+import { TestLoop, new_event_loop, set_event_loop, type AbstractEventLoop, type Coroutine, type Future } from '../../src/index.js';
 
 const loops: AbstractEventLoop[] = [];
 
@@ -21,4 +22,21 @@ export function register_loop_cleanup(t: typeof test = test): void {
 /** Runs `coro` on `loop`, failing (not hanging) after 20 s. */
 export function run<T>(loop: AbstractEventLoop, coro: Coroutine<T> | Future<T>): T {
   return loop.run_until_complete(coro, 20);
+}
+
+/**
+ * A fresh virtual-time TestLoop for every test of suite `t`, handed to `use` (the file keeps it in a variable
+ * of its own), made the current event loop if `current`, and closed after the test (with no current loop left).
+ */
+export function test_loop_each(t: typeof test, use: (loop: TestLoop) => void, { current = false } = {}): void {
+  let loop: TestLoop | null = null;
+  t.before.each(() => {
+    loop = new TestLoop();
+    if (current) set_event_loop(loop);
+    use(loop);
+  });
+  t.after.each(() => {
+    set_event_loop(null);
+    loop!.close();
+  });
 }
