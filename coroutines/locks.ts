@@ -75,14 +75,22 @@ export function* _wait_on(loop: AbstractEventLoop, fut: Future<unknown>, timeout
   }
 }
 
-/** @internal runs `block` (a coroutine or a plain function) and returns its result */
-export function* _run_block<R>(block: Block<R>): Coroutine<R> {
-  const r = block();
-  if (typeof r === 'object' && r !== null && typeof (r as Coroutine<R>).next === 'function' &&
-      typeof (r as Coroutine<R>).throw === 'function') {
-    return yield* r as Coroutine<R>;
+/**
+ * `with (yield from lock): ...` for Lock and Semaphore: acquires, runs `block` (a coroutine function or a
+ * plain function) and returns its result, releasing on return, throw and cancellation.
+ */
+function* hold<R>(lock: { acquire(): Coroutine<boolean>; release(): void }, block: Block<R>): Coroutine<R> {
+  yield* lock.acquire();
+  try {
+    const r = block();
+    if (typeof r === 'object' && r !== null && typeof (r as Coroutine<R>).next === 'function' &&
+        typeof (r as Coroutine<R>).throw === 'function') {
+      return yield* r as Coroutine<R>;
+    }
+    return r as R;
+  } finally {
+    lock.release();
   }
-  return r as R;
 }
 
 /**
@@ -140,12 +148,7 @@ export class Lock {
 
   /** Runs `block` holding the lock and returns its result; releases on return, throw and cancellation. */
   *with<R>(block: Block<R>): Coroutine<R> {
-    yield* this.acquire();
-    try {
-      return yield* _run_block(block);
-    } finally {
-      this.release();
-    }
+    return yield* hold(this, block);
   }
 
   toString(): string {
@@ -386,12 +389,7 @@ export class Semaphore {
   }
 
   *with<R>(block: Block<R>): Coroutine<R> {
-    yield* this.acquire();
-    try {
-      return yield* _run_block(block);
-    } finally {
-      this.release();
-    }
+    return yield* hold(this, block);
   }
 
   toString(): string {
