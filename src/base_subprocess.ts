@@ -19,7 +19,7 @@ import { ProcessLookupError, RuntimeError, check, errno, os_error } from './erro
 import type { AbstractEventLoop } from './events.js';
 import { Future, type Coroutine } from './futures.js';
 import { logger } from './log.js';
-import { BaseProtocol, Protocol, type SubprocessProtocol } from './protocols.js';
+import { Protocol, type SubprocessProtocol } from './protocols.js';
 import { SubprocessTransport, type BaseTransport } from './transports.js';
 import { watch_child } from './child_watcher.js';
 import { SIGKILL, SIGTERM } from './unix_signals.js';
@@ -133,7 +133,7 @@ function dir_exists(path: string): boolean {
 }
 
 /** The pipe protocols: they forward to the subprocess transport, tagged with the child's fd. */
-class WriteSubprocessPipeProto extends BaseProtocol {
+class SubprocessPipeProto extends Protocol {
   pipe: BaseTransport | null = null;
   disconnected = false;
   constructor(public proc: BaseSubprocessTransport | null, readonly fd: number) {
@@ -147,6 +147,10 @@ class WriteSubprocessPipeProto extends BaseProtocol {
     this.proc?._pipe_connection_lost(this.fd, exc);
     this.proc = null;
   }
+}
+
+/** The child's stdin: its flow control is the subprocess protocol's. */
+class WriteSubprocessPipeProto extends SubprocessPipeProto {
   override pause_writing(): void {
     this.proc?._protocol?.pause_writing();
   }
@@ -155,26 +159,14 @@ class WriteSubprocessPipeProto extends BaseProtocol {
   }
 }
 
-class ReadSubprocessPipeProto extends Protocol {
-  pipe: BaseTransport | null = null;
-  disconnected = false;
-  constructor(public proc: BaseSubprocessTransport | null, readonly fd: number) {
-    super();
-  }
-  override connection_made(transport: BaseTransport): void {
-    this.pipe = transport;
-  }
+/** The child's stdout or stderr. */
+class ReadSubprocessPipeProto extends SubprocessPipeProto {
   override data_received(data: Buffer): void {
     this.proc?._pipe_data_received(this.fd, data);
   }
-  override connection_lost(exc: Error | null): void {
-    this.disconnected = true;
-    this.proc?._pipe_connection_lost(this.fd, exc);
-    this.proc = null;
-  }
 }
 
-type PipeProto = WriteSubprocessPipeProto | ReadSubprocessPipeProto;
+type PipeProto = SubprocessPipeProto;
 
 export class BaseSubprocessTransport extends SubprocessTransport {
   /** @internal */ _protocol: SubprocessProtocol | null;
