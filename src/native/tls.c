@@ -116,11 +116,13 @@ static napi_value js_new(napi_env env, napi_callback_info info) {
     ERR_clear_error();
     { (void)TL_RANGE_ERROR(env, "tls_new: invalid server_hostname"); return NULL; }
   }
-  if (napi_create_external(env, c, conn_finalize, NULL, &ext) != napi_ok || napi_type_tag_object(env, ext, &CONN_TAG) != napi_ok) {
+  if (napi_create_external(env, c, conn_finalize, NULL, &ext) != napi_ok) {
     conn_free(c);
     free(c);
     TL_CALL(env, napi_generic_failure);
   }
+  /* From here the finalizer owns c: a failure to tag must not free it a second time. */
+  TL_CALL(env, napi_type_tag_object(env, ext, &CONN_TAG));
   return ext;
 }
 

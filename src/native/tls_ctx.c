@@ -213,11 +213,12 @@ static napi_value js_ctx_new(napi_env env, napi_callback_info info) {
   /* Disable renegotiation (TLS 1.2) as modern Python does; no compression (CRIME). */
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_alpn_select_cb(ctx, alpn_select_cb, c);
-  if (napi_create_external(env, c, ctx_finalize, NULL, &ext) != napi_ok ||
-      napi_type_tag_object(env, ext, &CTX_TAG) != napi_ok) {
+  if (napi_create_external(env, c, ctx_finalize, NULL, &ext) != napi_ok) {
     ctx_release(c);
     TL_CALL(env, napi_generic_failure);
   }
+  /* From here the finalizer owns c: a failure to tag must not release it a second time. */
+  TL_CALL(env, napi_type_tag_object(env, ext, &CTX_TAG));
   return ext;
 }
 

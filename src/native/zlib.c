@@ -123,10 +123,16 @@ static napi_value js_new(napi_env env, napi_callback_info info) {
   /* The sizes zlib.h gives for its own allocations, plus the stream's bookkeeping. */
   z->mem = (int64_t)sizeof *z + 7168 +
            (encoder ? ((int64_t)1 << (wbits + 2)) + ((int64_t)1 << (memlevel + 9)) : (int64_t)1 << wbits);
-  if (napi_create_external(env, z, zs_finalize, NULL, &ext) != napi_ok || napi_type_tag_object(env, ext, &ZS_TAG) != napi_ok) {
+  if (napi_create_external(env, z, zs_finalize, NULL, &ext) != napi_ok) {
     z->mem = 0;
     zs_end(env, z);
     free(z);
+    TL_CALL(env, napi_generic_failure);
+  }
+  /* From here the finalizer owns z: a failure to tag must not free it a second time (nor uncount
+   * memory that was never counted). */
+  if (napi_type_tag_object(env, ext, &ZS_TAG) != napi_ok) {
+    z->mem = 0;
     TL_CALL(env, napi_generic_failure);
   }
   int64_t total;
