@@ -147,15 +147,6 @@ export class ParserBuffer {
     return this._data.toString(encoding, this._start, this._start + n);
   }
 
-  /** Consumes `n` bytes (n <= size) and returns them decoded as text (latin1: one char per byte). */
-  take_text(n: number, encoding: BufferEncoding = 'latin1'): string {
-    check_count(n, 'take_text');
-    if (n > this.size) throw new RangeError(`ParserBuffer.take_text(): ${n} bytes asked, ${this.size} buffered`);
-    const text = this._data.toString(encoding, this._start, this._start + n);
-    this._consume(n);
-    return text;
-  }
-
   /** Discards `n` buffered bytes (n <= size) at once. */
   drop(n: number): void {
     check_count(n, 'drop');

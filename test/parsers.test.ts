@@ -558,7 +558,7 @@ test('StreamBuffer: set_exception() closes the running parser, so its finally bl
   assert.is((out.exception() as Error).message, 'boom');
 });
 
-test('ParserBuffer: find/at/peek_text/take_text/drop scan synchronously; more() waits for new bytes', () => {
+test('ParserBuffer: find/at/peek_text/drop scan synchronously; more() waits for new bytes', () => {
   const buf = new ParserBuffer();
   buf.feed_data(b('GET / HTTP/1.1\r\n\r\nrest'));
   assert.is(buf.find(b('\r\n\r\n')), 14);
@@ -567,10 +567,9 @@ test('ParserBuffer: find/at/peek_text/take_text/drop scan synchronously; more() 
   assert.is(buf.at(100), undefined);
   assert.is(buf.peek_text(3), 'GET');
   throws_a(() => buf.peek_text(1000), RangeError);
-  assert.is(buf.take_text(18), 'GET / HTTP/1.1\r\n\r\n');
-  buf.drop(1);
+  assert.is(buf.peek_text(18), 'GET / HTTP/1.1\r\n\r\n');
+  buf.drop(19);
   assert.is(buf.bytes().toString(), 'est');
-  throws_a(() => buf.take_text(4), RangeError);
   throws_a(() => buf.drop(4), RangeError);
   throws_a(() => buf.find(b('')), RangeError);
   const more = buf.more();

@@ -91,12 +91,17 @@ const QUICK_SCAN = 2048;
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
 const DIGITS = /^\d+$/;
 
+/** Limits already filled in and checked: each parser made by http_request_parser(limits) starts a HeadScanner with them. */
+const RESOLVED = new WeakSet<Limits>([DEFAULT_LIMITS]);
+
 function resolve_limits(limits: ParserLimits | undefined): Limits {
   if (limits === undefined) return DEFAULT_LIMITS;
+  if (RESOLVED.has(limits as Limits)) return limits as Limits;
   const out = { ...DEFAULT_LIMITS, ...limits };
   for (const [name, value] of Object.entries(out)) {
     if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`ParserLimits.${name} must be a positive integer, got ${value}`);
   }
+  RESOLVED.add(out);
   return out;
 }
 
