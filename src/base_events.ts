@@ -18,7 +18,6 @@ import { TimerHeap } from './heap.js';
 import { logger } from './log.js';
 import { Task, ensure_future, _set_coroutine_debug } from './tasks.js';
 import type { InetAddress } from './binding.js';
-import type { SockAddr } from './binding.js';
 import {
   run_in_executor, set_default_executor, shutdown_default_executor, wrap_future,
   type ConcurrentFuture, type Executor, type ExecutorFunction,

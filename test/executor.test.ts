@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  CancelledError, ConnectionRefusedError, Handle, OSError, RuntimeError, SelectorEventLoop, TimeoutError,
+  ConnectionRefusedError, Handle, OSError, RuntimeError, TimeoutError,
   errno, new_event_loop, type AbstractEventLoop, type Coroutine,
 } from '../src/index.js';
 import {

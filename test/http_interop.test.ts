@@ -19,8 +19,7 @@ const CURL = '/usr/bin/curl';
 const dir = mkdtempSync(join(tmpdir(), 'tulip-http-interop-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Answers with what it saw, as JSON; /stream answers chunked; /connections says how many we served. */
-let connections = 0;
+/** Answers with what it saw, as JSON; /stream answers chunked. */
 function* app(request: ServerRequest): Coroutine<HandlerResponse> {
   if (request.path === '/stream') return { headers: { 'Content-Type': 'text/plain' }, body: ['alpha ', 'beta ', 'gamma'] };
   const body = yield* request.read();
