@@ -1,11 +1,18 @@
 /**
- * The command lines of the HTTP examples (srv.ts, mpsrv.ts, wssrv.ts, wsclient.ts), read one way:
+ * The examples' command lines. `option()` is the plain `--name value` lookup most of them need. The HTTP
+ * servers (srv.ts, mpsrv.ts, wssrv.ts, wsclient.ts) read theirs the strict way:
  * node:util's parseArgs, and for a bad command line the reason and the usage on stderr and exit status 2,
  * as Python's argparse did for Tulip's originals. `--host` may carry the port ("127.0.0.1:8080"), as in
  * srv.py. Nothing here may print to stdout: the first line a server prints there is what its tests and
  * the benchmark wait for.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** The value after `--name` on the command line, or `fallback` if the option is absent. */
+export function option<F extends string | null>(name: string, fallback: F): string | F {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
+}
 
 /** --host and --port as parseArgs options, with the examples' defaults; host_and_port() reads them. */
 export const ADDRESS_OPTIONS = {

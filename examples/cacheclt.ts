@@ -11,12 +11,9 @@ import {
   gather, new_event_loop, open_connection, set_event_loop, sleep, wait_for,
   type AbstractEventLoop, type Coroutine, type StreamReader, type StreamWriter,
 } from 'tulip-ts';
+import { option } from './args.js';
 
 // argparse, reduced to what this example needs: --name value, or a bare --flag for booleans.
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
-}
 const args = {
   tls: process.argv.includes('--tls'),
   host: option('host', 'localhost'),

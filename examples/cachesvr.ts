@@ -64,12 +64,9 @@ import {
   SSLContext, PROTOCOL_TLS_SERVER, new_event_loop, set_event_loop, sleep, start_server, wait_for,
   type AbstractEventLoop, type Coroutine, type StreamReader, type StreamWriter,
 } from 'tulip-ts';
+import { option } from './args.js';
 
 // argparse, reduced to what this example needs: --name value, or a bare --flag for booleans.
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
-}
 const args = {
   tls: process.argv.includes('--tls'),
   certfile: option('certfile', ''),

@@ -10,6 +10,7 @@
 //
 // Where Tulip polled every second until nothing was busy, the crawler here wakes when its last task ends.
 import { Event, SIGINT, Semaphore, Task, get_event_loop, http, type Coroutine } from 'tulip-ts';
+import { option } from './args.js';
 
 class Crawler {
   readonly todo = new Set<string>();
@@ -91,11 +92,6 @@ class Crawler {
     this.busy.delete(url);
     console.log(this.done.size, 'completed tasks,', this.tasks.size, 'still pending, todo', this.todo.size);
   }
-}
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
 }
 
 const root = process.argv[2];

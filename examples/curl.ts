@@ -7,11 +7,7 @@
 // Redirects are followed (the chain is printed first, one line each). https is verified against the
 // system's CAs unless --cafile or --insecure say otherwise. An error is printed as one line, exit status 1.
 import { create_default_context, get_event_loop, http, type Coroutine, type SSLContext } from 'tulip-ts';
-
-function option(name: string): string | null {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : null;
-}
+import { option } from './args.js';
 
 function* curl(url: string, ssl: SSLContext | boolean): Coroutine<void> {
   const response = yield* http.request('GET', url, { ssl });
@@ -26,7 +22,7 @@ if (url === undefined) {
   console.error('usage: curl.ts URL [--cafile CA.pem | --insecure]');
   process.exit(2);
 }
-const cafile = option('cafile');
+const cafile = option('cafile', null);
 const ssl = process.argv.includes('--insecure') ? false : cafile !== null ? create_default_context(undefined, { cafile }) : true;
 
 const loop = get_event_loop();

@@ -8,11 +8,7 @@
 // --once the server also stops when its first connection ends, so the program exits. With --port 0 it
 // picks a free port and prints it ("serving [ [ host, port ] ]"). No --tls yet: TLS comes later.
 import { Protocol, get_event_loop, type AbstractEventLoop, type Coroutine, type Server, type Transport } from 'tulip-ts';
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
-}
+import { option } from './args.js';
 
 const args = {
   tls: process.argv.includes('--tls'),

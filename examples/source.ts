@@ -10,11 +10,7 @@
 // the block size; here that is --block, and --size is the total.) --stop sends b'stop', which stops the
 // sink's server. No --tls yet: TLS comes later.
 import { Future, Protocol, get_event_loop, type AbstractEventLoop, type Coroutine, type Transport } from 'tulip-ts';
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
-}
+import { option } from './args.js';
 
 const args = {
   tls: process.argv.includes('--tls'),

@@ -10,6 +10,7 @@ import {
   EofStream, Protocol, SIGINT, StreamBuffer, StreamProtocol, get_event_loop, task,
   type AbstractEventLoop, type Coroutine, type DataBuffer, type Parser, type ParserBuffer, type Transport,
 } from 'tulip-ts';
+import { option } from './args.js';
 
 const MSG_TEXT = 'text:';
 const MSG_PING = 'ping:';
@@ -156,11 +157,6 @@ function start_server(loop: AbstractEventLoop, host: string, port: number): void
   const x = loop.run_until_complete(f)[0]!;
   console.log('serving on', x.getsockname());
   loop.run_forever();
-}
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
 }
 
 let host = option('host', '127.0.0.1');

@@ -6,11 +6,7 @@
 // Without --cafile the system's CAs are used (ssl: true). create_connection returns only after the
 // handshake, so the peer's certificate is known by then.
 import { Protocol, create_default_context, get_event_loop, type Transport } from 'tulip-ts';
-
-function option(name: string, fallback: string | null): string | null {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
-}
+import { option } from './args.js';
 
 const cafile = option('cafile', null);
 const host = option('host', '127.0.0.1')!;

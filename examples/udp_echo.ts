@@ -7,11 +7,7 @@
 // answer, and (after --count answers, one by default) closes its transport, which stops the loop. With
 // --port 0 the server picks a free port and prints it. Ctrl-C (SIGINT) stops the loop, as in Tulip.
 import { DatagramProtocol, SIGINT, get_event_loop, type AbstractEventLoop, type DatagramTransport } from 'tulip-ts';
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
-}
+import { option } from './args.js';
 
 let host = option('host', '127.0.0.1');
 let port = Number(option('port', '9999'));
