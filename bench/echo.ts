@@ -6,7 +6,9 @@
 // echo checked byte for byte) into build/echo_load, then for each message size runs the tulip-ts server
 // (bench/echo_server.ts: a plain Protocol echo served by loop.start_serving) and the Node server
 // (bench/node_echo_server.mjs) in turn, several times, and prints each run's msgs/s and the median ratio
-// tulip-ts / Node. Servers are pinned to CPU 0 and the load generator to CPU 1 with `taskset` when it and
+// tulip-ts / Node. When a python with uvloop is found (UVLOOP_PYTHON, else python3), each run also measures
+// bench/uvloop_echo.py, the same Protocol echo on uvloop: the issue's goals are quoted against uvloop, and
+// this says where uvloop stands on this machine, in the same run. Servers are pinned to CPU 0 and the load generator to CPU 1 with `taskset` when it and
 // a second CPU are available. Without gcc the echo benchmark is skipped (exit status 0).
 //
 // Knobs (environment):
@@ -24,7 +26,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { at_cleanup, can_pin, children, finish, free_port, median, sleep, stop, try_connect } from './harness.js';
+import { UVLOOP_HINT, at_cleanup, can_pin, children, finish, free_port, median, sleep, stop, try_connect, uvloop_python } from './harness.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LOAD_SRC = join(ROOT, 'bench', 'echo_load.c');
@@ -78,7 +80,10 @@ function size_label(n: number): string {
 
 // ---- one server, one load run ----
 
-type ServerKind = 'tulip-ts' | 'node';
+type ServerKind = 'tulip-ts' | 'node' | 'uvloop';
+
+/** The uvloop peer's python, or null (not found, or the streams server, which has no uvloop twin here). */
+const UVLOOP = STREAMS ? null : uvloop_python();
 
 interface Sample {
   msgs_per_s: number;
@@ -91,6 +96,7 @@ interface Sample {
 function server_command(kind: ServerKind, port: number, lifetime: number, size: number): string[] {
   const life = String(Math.ceil(lifetime));
   if (kind === 'node') return [process.execPath, join(ROOT, 'bench', 'node_echo_server.mjs'), String(port), life];
+  if (kind === 'uvloop') return [UVLOOP!, join(ROOT, 'bench', 'uvloop_echo.py'), String(port), life];
   return STREAMS
     ? [process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'streams_echo.ts'), String(port), life, String(size)]
     : [process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'echo_server.ts'), String(port), life];
@@ -201,26 +207,38 @@ async function main(): Promise<number> {
       (pin ? 'servers on CPU 0, load generator on CPU 1 (taskset)' : 'not pinned (taskset or a 2nd CPU missing)'),
   );
 
+  if (UVLOOP === null && !STREAMS) console.log(UVLOOP_HINT);
+
   const pad = (s: string, n: number): string => s.padStart(n);
   for (const size of SIZES) {
     console.log(`\n${size_label(size)} messages`);
-    console.log(`${'run'.padEnd(5)}${pad('tulip-ts msgs/s', 17)}${pad('node msgs/s', 14)}${pad('tulip/node', 12)}${pad('tulip p99 µs', 14)}${pad('node p99 µs', 13)}`);
+    const uv_head = UVLOOP === null ? '' : `${pad('uvloop msgs/s', 15)}${pad('uvloop/node', 13)}`;
+    console.log(`${'run'.padEnd(5)}${pad('tulip-ts msgs/s', 17)}${pad('node msgs/s', 14)}${pad('tulip/node', 12)}${uv_head}${pad('tulip p99 µs', 14)}${pad('node p99 µs', 13)}`);
     const ratios: number[] = [];
+    const uv_ratios: number[] = [];
     for (let run = 1; run <= RUNS; run++) {
       // Alternate which server goes first, so that neither always gets the warmer (or noisier) slot.
       const order: ServerKind[] = run % 2 ? ['tulip-ts', 'node'] : ['node', 'tulip-ts'];
+      if (UVLOOP !== null) order.splice(run % 3, 0, 'uvloop');
       const got = new Map<ServerKind, Sample>();
       for (const kind of order) got.set(kind, await measure(kind, size, pin));
       const t = got.get('tulip-ts')!;
       const n = got.get('node')!;
       const ratio = t.msgs_per_s / n.msgs_per_s;
       ratios.push(ratio);
+      let uv_cols = '';
+      const u = got.get('uvloop');
+      if (u !== undefined) {
+        uv_ratios.push(u.msgs_per_s / n.msgs_per_s);
+        uv_cols = `${pad(u.msgs_per_s.toFixed(0), 15)}${pad((u.msgs_per_s / n.msgs_per_s).toFixed(3), 13)}`;
+      }
       console.log(
-        `${String(run).padEnd(5)}${pad(t.msgs_per_s.toFixed(0), 17)}${pad(n.msgs_per_s.toFixed(0), 14)}${pad(ratio.toFixed(3), 12)}` +
+        `${String(run).padEnd(5)}${pad(t.msgs_per_s.toFixed(0), 17)}${pad(n.msgs_per_s.toFixed(0), 14)}${pad(ratio.toFixed(3), 12)}${uv_cols}` +
           `${pad(t.p99_us.toFixed(0), 14)}${pad(n.p99_us.toFixed(0), 13)}`,
       );
     }
-    console.log(`median ratio tulip/node (${size_label(size)}): ${median(ratios).toFixed(3)}`);
+    const uv_median = uv_ratios.length > 0 ? `; uvloop/node ${median(uv_ratios).toFixed(3)}` : '';
+    console.log(`median ratio tulip/node (${size_label(size)}): ${median(ratios).toFixed(3)}${uv_median}`);
   }
   return 0;
 }

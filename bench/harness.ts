@@ -39,6 +39,20 @@ export function try_connect(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * The uvloop peer's interpreter: the issues quote their speed goals against uvloop, so a run that can also
+ * measure uvloop says where the goal stands on this machine. UVLOOP_PYTHON names a python that has uvloop
+ * (a virtualenv's, say); else python3 is tried. Null when none imports every one of `modules`.
+ */
+export function uvloop_python(modules: string[] = ['uvloop']): string | null {
+  const python = process.env['UVLOOP_PYTHON'] || 'python3';
+  const r = spawnSync(python, ['-c', modules.map((m) => `import ${m}`).join('; ')], { stdio: 'ignore' });
+  return !r.error && r.status === 0 ? python : null;
+}
+
+/** Said once when uvloop is missing, so that a reader knows the peer column can be had. */
+export const UVLOOP_HINT = 'uvloop peer skipped: no python with uvloop (pip install uvloop httptools, then set UVLOOP_PYTHON to that python)';
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export function median(xs: number[]): number {

@@ -12,6 +12,10 @@
 //               http_request_parser against Node's llhttp (its raw HTTPParser binding, and the whole
 //               http.createServer path fed through an in-memory Duplex).
 //
+// When a python with uvloop is found (UVLOOP_PYTHON, else python3), (a) also measures uvloop in the same
+// runs (bench/uvloop_hello.py): `uvloop raw`, a hand-written Protocol with a canned answer (the issue quotes
+// its goal against this), and `uvloop httptools`, the same parsing each request with httptools (llhttp in C).
+//
 // The load generator is wrk (Debian package `wrk`), not ours. Every measurement starts a fresh server,
 // warms it up with a short wrk run, then measures; runs alternate which side goes first, and the table
 // gives each run and the median. Servers are separate processes: a tulip-ts loop owns its thread, so it
@@ -31,7 +35,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { can_pin, children, finish, free_port, median, sleep, stop, try_connect } from './harness.js';
+import { UVLOOP_HINT, can_pin, children, finish, free_port, median, sleep, stop, try_connect, uvloop_python } from './harness.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -94,6 +98,17 @@ const HELLO: Record<'tulip' | 'node', ServerSpec> = {
   },
   node: { label: 'node http', argv: (port) => [process.execPath, join(ROOT, 'bench', 'node_http_hello.mjs'), String(port), LIFETIME] },
 };
+
+/** uvloop's hello servers (bench/uvloop_hello.py), when a python with uvloop (and httptools) is found. */
+function uvloop_hello_specs(): ServerSpec[] {
+  const python = uvloop_python();
+  if (python === null) return [];
+  const spec = (mode: string): ServerSpec => ({
+    label: `uvloop ${mode}`,
+    argv: (port) => [python, join(ROOT, 'bench', 'uvloop_hello.py'), String(port), LIFETIME, mode],
+  });
+  return uvloop_python(['uvloop', 'httptools']) === null ? [spec('raw')] : [spec('raw'), spec('httptools')];
+}
 
 const MP: Record<'tulip' | 'node', ServerSpec> = {
   tulip: {
@@ -198,31 +213,45 @@ interface Comparison {
   goal?: number;
 }
 
-/** Runs both sides RUNS times (alternating which goes first) and prints each run; returns the medians. */
-async function compare(title: string, specs: Record<'tulip' | 'node', ServerSpec>, shape: LoadShape): Promise<Comparison> {
+/**
+ * Runs both sides RUNS times (alternating which goes first) and prints each run; returns the medians, the
+ * first for tulip-ts against Node, then one per peer in `peers` (measured in the same runs, against Node).
+ */
+async function compare(title: string, specs: Record<'tulip' | 'node', ServerSpec>, shape: LoadShape, peers: ServerSpec[] = []): Promise<Comparison[]> {
   console.log(`\n${title}`);
-  console.log(`${'run'.padEnd(5)}${pad(`${specs.tulip.label} req/s`, 24)}${pad(`${specs.node.label} req/s`, 22)}${pad('ratio', 8)}${pad('p99 ms', 9)}${pad('p99 ms', 9)}${pad('errors', 8)}`);
+  const peer_head = peers.map((p) => `${pad(`${p.label} req/s`, p.label.length + 8)}${pad('ratio', 8)}`).join('');
+  console.log(`${'run'.padEnd(5)}${pad(`${specs.tulip.label} req/s`, 24)}${pad(`${specs.node.label} req/s`, 22)}${pad('ratio', 8)}${peer_head}${pad('p99 ms', 9)}${pad('p99 ms', 9)}${pad('errors', 8)}`);
   const t_all: number[] = [];
   const n_all: number[] = [];
+  const p_all: number[][] = peers.map(() => []);
   for (let run = 1; run <= RUNS; run++) {
-    const order: Array<'tulip' | 'node'> = run % 2 ? ['tulip', 'node'] : ['node', 'tulip'];
-    const got = new Map<'tulip' | 'node', WrkResult>();
-    for (const side of order) got.set(side, await measure(specs[side], shape));
-    const t = got.get('tulip')!;
-    const n = got.get('node')!;
+    const order: ServerSpec[] = run % 2 ? [specs.tulip, specs.node] : [specs.node, specs.tulip];
+    // Peers take turns at every position, so that none always gets the warmer (or noisier) slot.
+    peers.forEach((p, i) => order.splice((run + i) % (order.length + 1), 0, p));
+    const got = new Map<ServerSpec, WrkResult>();
+    for (const spec of order) got.set(spec, await measure(spec, shape));
+    const t = got.get(specs.tulip)!;
+    const n = got.get(specs.node)!;
     t_all.push(t.rps);
     n_all.push(n.rps);
+    const peer_cols = peers.map((p, i) => {
+      const r = got.get(p)!;
+      p_all[i]!.push(r.rps);
+      return `${pad(k(r.rps), p.label.length + 8)}${pad((r.rps / n.rps).toFixed(2), 8)}`;
+    }).join('');
     console.log(
-      `${String(run).padEnd(5)}${pad(k(t.rps), 24)}${pad(k(n.rps), 22)}${pad((t.rps / n.rps).toFixed(2), 8)}` +
+      `${String(run).padEnd(5)}${pad(k(t.rps), 24)}${pad(k(n.rps), 22)}${pad((t.rps / n.rps).toFixed(2), 8)}${peer_cols}` +
         `${pad(t.p99_ms.toFixed(2), 9)}${pad(n.p99_ms.toFixed(2), 9)}${pad(`${t.errors}/${n.errors}`, 8)}`,
     );
   }
-  const tm = median(t_all);
-  const nm = median(n_all);
-  // The median of the per-run ratios: each run's two sides ran back to back, under similar background load.
-  const ratio = median(t_all.map((t, i) => t / n_all[i]!));
-  console.log(`${'med'.padEnd(5)}${pad(k(tm), 24)}${pad(k(nm), 22)}${pad(ratio.toFixed(2), 8)}   (median of the per-run ratios)`);
-  return { what: '', tulip: tm, node: nm, ratio, unit: 'req/s' };
+  // The median of the per-run ratios: each run's servers ran back to back, under similar background load.
+  const against_node = (xs: number[]): Comparison => ({
+    what: '', tulip: median(xs), node: median(n_all), ratio: median(xs.map((x, i) => x / n_all[i]!)), unit: 'req/s',
+  });
+  const out = [against_node(t_all), ...p_all.map(against_node)];
+  const peer_meds = out.slice(1).map((c, i) => `${pad(k(c.tulip), peers[i]!.label.length + 8)}${pad(c.ratio.toFixed(2), 8)}`).join('');
+  console.log(`${'med'.padEnd(5)}${pad(k(out[0]!.tulip), 24)}${pad(k(out[0]!.node), 22)}${pad(out[0]!.ratio.toFixed(2), 8)}${peer_meds}   (median of the per-run ratios)`);
+  return out;
 }
 
 // ---- (c) the parser benchmark, in its own pinned process ----
@@ -265,15 +294,18 @@ async function main(): Promise<number> {
   }
   if (PARTS.has('hello') && wrk_ok) {
     const where = pin ? `server on CPU 0, wrk -t1 -c${CONNS} on CPU 1 (taskset)` : `not pinned (taskset or a 2nd CPU missing), wrk -t1 -c${CONNS}`;
-    const c = await compare(`(a) keep-alive hello world, one process: ${where}`, HELLO, { threads: 1, conns: CONNS, server_cpu: pin, wrk_cpu: pin ? '1' : null });
-    summary.push({ ...c, what: `hello world, 1 core${HELLO_MODE === 'handler' ? ', serve()' : ''}`, goal: 2.2 });
+    const peers = uvloop_hello_specs();
+    if (peers.length === 0) console.log(UVLOOP_HINT);
+    const [c, ...p] = await compare(`(a) keep-alive hello world, one process: ${where}`, HELLO, { threads: 1, conns: CONNS, server_cpu: pin, wrk_cpu: pin ? '1' : null }, peers);
+    summary.push({ ...c!, what: `hello world, 1 core${HELLO_MODE === 'handler' ? ', serve()' : ''}`, goal: 2.2 });
+    p.forEach((r, i) => summary.push({ ...r, what: `  (peer) ${peers[i]!.label}` }));
   }
   if (PARTS.has('mp') && wrk_ok) {
-    const c = await compare(
+    const [c] = await compare(
       `(b) ${MP_WORKERS} worker processes, hello route: mpsrv.ts vs node cluster; wrk -t2 -c${2 * CONNS}; nothing pinned: ${MP_WORKERS} workers + wrk on ${os.availableParallelism()} cores (oversubscribed, the same for both)`,
       MP, { threads: 2, conns: 2 * CONNS, server_cpu: false, wrk_cpu: null },
     );
-    summary.push({ ...c, what: `${MP_WORKERS} workers vs cluster` });
+    summary.push({ ...c!, what: `${MP_WORKERS} workers vs cluster` });
   }
   if (PARTS.has('parser')) {
     console.log(`\n(c) request parsing, MB/s of pipelined requests fed in 16 KiB chunks (one process${pin ? ', CPU 0' : ''}; bench/http_parser.ts)`);
