@@ -19,7 +19,8 @@
 //   ECHO_CONNS    connections                                              (default 10)
 //   ECHO_PORT     port for the servers                                     (default: a free ephemeral port)
 //   ECHO_NO_PIN   set to 1 to not pin with taskset
-//   ECHO_SERVER   `protocol` (bench/echo_server.ts, the default) or `streams` (bench/streams_echo.ts:
+//   ECHO_SERVER   `protocol` (bench/echo_server.ts, the default), `buffered` (the same server with a
+//                 BufferedProtocol reading into one reused buffer) or `streams` (bench/streams_echo.ts:
 //                 start_server + readexactly/write/drain, reading whole messages)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -61,9 +62,10 @@ const SECONDS = env_number('ECHO_SECONDS', 4, false);
 const WARMUP = process.env['ECHO_WARMUP'] === '0' ? 0 : env_number('ECHO_WARMUP', 1, false);
 const CONNS = env_number('ECHO_CONNS', 10, true);
 const FIXED_PORT = process.env['ECHO_PORT'] ? env_number('ECHO_PORT', 0, true) : 0;
-const STREAMS = process.env['ECHO_SERVER'] === 'streams';
-if (process.env['ECHO_SERVER'] && !STREAMS && process.env['ECHO_SERVER'] !== 'protocol') {
-  throw new Error(`ECHO_SERVER: ${JSON.stringify(process.env['ECHO_SERVER'])} is neither protocol nor streams`);
+const SERVER_MODE = process.env['ECHO_SERVER'] || 'protocol';
+const STREAMS = SERVER_MODE === 'streams';
+if (!['protocol', 'buffered', 'streams'].includes(SERVER_MODE)) {
+  throw new Error(`ECHO_SERVER: ${JSON.stringify(SERVER_MODE)} is none of protocol, buffered, streams`);
 }
 
 
@@ -99,7 +101,7 @@ function server_command(kind: ServerKind, port: number, lifetime: number, size: 
   if (kind === 'uvloop') return [UVLOOP!, join(ROOT, 'bench', 'uvloop_echo.py'), String(port), life];
   return STREAMS
     ? [process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'streams_echo.ts'), String(port), life, String(size)]
-    : [process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'echo_server.ts'), String(port), life];
+    : [process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'echo_server.ts'), String(port), life, SERVER_MODE];
 }
 
 async function start_server(kind: ServerKind, port: number, pin: boolean, size: number): Promise<ChildProcess> {
@@ -203,7 +205,7 @@ async function main(): Promise<number> {
 
   const pin = can_pin('ECHO_NO_PIN');
   console.log(
-    `\necho throughput (${STREAMS ? 'streams: start_server + readexactly/write/drain' : 'a plain Protocol echo'}): ${CONNS} connections, ${SECONDS} s after ${WARMUP} s warm-up, ${RUNS} run(s) per size; ` +
+    `\necho throughput (${STREAMS ? 'streams: start_server + readexactly/write/drain' : SERVER_MODE === 'buffered' ? 'a BufferedProtocol echo' : 'a plain Protocol echo'}): ${CONNS} connections, ${SECONDS} s after ${WARMUP} s warm-up, ${RUNS} run(s) per size; ` +
       (pin ? 'servers on CPU 0, load generator on CPU 1 (taskset)' : 'not pinned (taskset or a 2nd CPU missing)'),
   );
 

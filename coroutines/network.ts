@@ -17,7 +17,7 @@ import { SSLContext, create_default_context } from '../src/ssl.js';
 import { check_ssl_timeouts, type SSLTimeouts } from '../src/sslproto.js';
 import type { AbstractEventLoop } from '../src/events.js';
 import { Future, type Coroutine } from '../src/futures.js';
-import type { BaseProtocol, DatagramProtocol, Protocol } from '../src/protocols.js';
+import type { BaseProtocol, DatagramProtocol, Protocol, ProtocolOrBuffered } from '../src/protocols.js';
 import {
   AF_INET6, AF_UNIX, AF_UNSPEC, AI_PASSIVE, IPPROTO_IPV6, IPV6_V6ONLY, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket,
 } from '../src/socket.js';
@@ -71,7 +71,7 @@ function* resolve(loop: AbstractEventLoop, host: string | null | undefined, port
  * Opens a stream connection to `host`:`port` (or over `sock`): `[transport, protocol]` once connected.
  * `protocol_factory()` is called once; `connection_made` runs before this returns.
  */
-export function* create_connection<P extends Protocol>(
+export function* create_connection<P extends ProtocolOrBuffered>(
   loop: AbstractEventLoop, protocol_factory: () => P, host?: string | null, port?: number | string | null, options: ConnectionOptions = {},
 ): Coroutine<[Transport, P]> {
   check_ssl_timeouts(options.ssl, options);
@@ -116,7 +116,7 @@ export function* create_connection<P extends Protocol>(
  * The end of every stream connection: a transport over the connected `sock` (TLS when `sslcontext` is
  * given), once connection_made ran — after the handshake, for TLS.
  */
-function* connected<P extends Protocol>(
+function* connected<P extends ProtocolOrBuffered>(
   loop: AbstractEventLoop, sock: Socket, protocol_factory: () => P,
   sslcontext: SSLContext | null, server_hostname: string | null, options: SSLTimeouts,
 ): Coroutine<[Transport, P]> {
@@ -373,7 +373,7 @@ function check_unix_stream(sock: Socket): void {
  * `[transport, protocol]`. A missing path is FileNotFoundError, a path nobody listens on
  * ConnectionRefusedError (whatever connect(2) says); a path longer than sun_path holds is a RangeError.
  */
-export function* create_unix_connection<P extends Protocol>(
+export function* create_unix_connection<P extends ProtocolOrBuffered>(
   loop: AbstractEventLoop, protocol_factory: () => P, path?: string | null, options: UnixConnectionOptions = {},
 ): Coroutine<[Transport, P]> {
   check_ssl_timeouts(options.ssl, options);

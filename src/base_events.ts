@@ -22,7 +22,7 @@ import {
   run_in_executor, set_default_executor, shutdown_default_executor, wrap_future,
   type ConcurrentFuture, type Executor, type ExecutorFunction,
 } from './executor.js';
-import type { DatagramProtocol, Protocol, BaseProtocol } from './protocols.js';
+import type { DatagramProtocol, Protocol, BaseProtocol, ProtocolOrBuffered } from './protocols.js';
 import type { Socket } from './socket.js';
 import type { DatagramTransport, Transport } from './transports.js';
 import { getaddrinfo, getnameinfo, type AddrInfo, type LookupOptions } from '../coroutines/lookup.js';
@@ -378,7 +378,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   override getnameinfo(sockaddr: InetAddress, flags = 0): Coroutine<[string, string]> {
     return getnameinfo(this, sockaddr, flags);
   }
-  override create_connection<P extends Protocol>(protocol_factory: () => P, host?: string | null, port?: number | string | null, options?: ConnectionOptions): Coroutine<[Transport, P]> {
+  override create_connection<P extends ProtocolOrBuffered>(protocol_factory: () => P, host?: string | null, port?: number | string | null, options?: ConnectionOptions): Coroutine<[Transport, P]> {
     return create_connection(this, protocol_factory, host, port, options);
   }
   override start_serving(protocol_factory: () => BaseProtocol, host?: string | null, port?: number | string | null, options?: ServingOptions): Coroutine<Socket[]> {

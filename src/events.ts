@@ -19,7 +19,7 @@ import type { BaseProtocol } from './protocols.js';
 import type { Socket } from './socket.js';
 import type { Task } from './tasks.js';
 import type { BaseTransport, DatagramTransport, Transport } from './transports.js';
-import type { DatagramProtocol, Protocol } from './protocols.js';
+import type { DatagramProtocol, Protocol, ProtocolOrBuffered } from './protocols.js';
 import type { InetAddress } from './binding.js';
 import type { ConcurrentFuture, Executor, ExecutorFunction } from './executor.js';
 import type { AddrInfo, LookupOptions } from '../coroutines/lookup.js';
@@ -227,7 +227,7 @@ export abstract class AbstractEventLoop {
   getnameinfo(sockaddr: InetAddress, flags?: number): Coroutine<[string, string]> {
     return not_implemented('getnameinfo');
   }
-  create_connection<P extends Protocol>(protocol_factory: () => P, host?: string | null, port?: number | string | null, options?: ConnectionOptions): Coroutine<[Transport, P]> {
+  create_connection<P extends ProtocolOrBuffered>(protocol_factory: () => P, host?: string | null, port?: number | string | null, options?: ConnectionOptions): Coroutine<[Transport, P]> {
     return not_implemented('create_connection');
   }
   start_serving(protocol_factory: () => BaseProtocol, host?: string | null, port?: number | string | null, options?: ServingOptions): Coroutine<Socket[]> {
@@ -244,7 +244,7 @@ export abstract class AbstractEventLoop {
   }
 
   // Unix domain sockets: coroutines, as create_connection / create_server with a path instead of host/port.
-  create_unix_connection<P extends Protocol>(protocol_factory: () => P, path?: string | null, options?: UnixConnectionOptions): Coroutine<[Transport, P]> {
+  create_unix_connection<P extends ProtocolOrBuffered>(protocol_factory: () => P, path?: string | null, options?: UnixConnectionOptions): Coroutine<[Transport, P]> {
     return not_implemented('create_unix_connection');
   }
   create_unix_server(protocol_factory: () => BaseProtocol, path?: string | null, options?: UnixServingOptions): Coroutine<Server> {

@@ -37,7 +37,7 @@ export {
   type AsCompletedOptions, type GatherOptions, type ReturnWhen, type WaitOptions,
 } from '../coroutines/waiting.js';
 export * from './socket.js';
-export { BaseProtocol, DatagramProtocol, Protocol, SubprocessProtocol } from './protocols.js';
+export { BaseProtocol, BufferedProtocol, DatagramProtocol, Protocol, SubprocessProtocol } from './protocols.js';
 export {
   BaseSubprocessTransport, DEVNULL, PIPE, STDOUT, type ProcessInfo, type StdioOption, type SubprocessOptions,
 } from './base_subprocess.js';

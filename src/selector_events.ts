@@ -13,7 +13,7 @@ import { check, errno, os_error } from './errors.js';
 import { Handle, _set_default_loop_factory, type Callback, type FileDescriptorLike } from './events.js';
 import { Future, type Coroutine } from './futures.js';
 import { logger } from './log.js';
-import type { BaseProtocol, Protocol } from './protocols.js';
+import type { BaseProtocol, Protocol, ProtocolOrBuffered } from './protocols.js';
 import type { SSLContext } from './ssl.js';
 import { SSLProtocol, type SSLProtocolTransport, type SSLTimeouts } from './sslproto.js';
 import { DefaultSelector, EVENT_READ, EVENT_WRITE, fileobj_to_fd, type BaseSelector } from './selectors.js';
@@ -274,7 +274,7 @@ export class SelectorEventLoop extends BaseEventLoop {
   // ---- Unix domain sockets (coroutines/network.ts) ----
 
   /** Connects to the Unix domain stream socket at `path`: `[transport, protocol]`. */
-  override create_unix_connection<P extends Protocol>(protocol_factory: () => P, path?: string | null, options?: UnixConnectionOptions): Coroutine<[Transport, P]> {
+  override create_unix_connection<P extends ProtocolOrBuffered>(protocol_factory: () => P, path?: string | null, options?: UnixConnectionOptions): Coroutine<[Transport, P]> {
     return create_unix_connection(this, protocol_factory, path, options);
   }
 

@@ -28,7 +28,7 @@ import { RuntimeError, errno, os_error, type OSError } from './errors.js';
 import type { AbstractEventLoop } from './events.js';
 import type { Future } from './futures.js';
 import { logger } from './log.js';
-import type { BaseProtocol, DatagramProtocol, Protocol } from './protocols.js';
+import { checked_buffer, is_buffered_protocol, type BaseProtocol, type BufferedProtocol, type DatagramProtocol, type Protocol } from './protocols.js';
 import type { Socket } from './socket.js';
 import { check_bytes, type BaseTransport, type DatagramTransport, type Transport } from './transports.js';
 
@@ -377,11 +377,14 @@ export abstract class StreamWriterBase<P extends BaseProtocol> extends SelectorT
 export class SelectorSocketTransport extends StreamWriterBase<Protocol> implements Transport {
   private _sock: Socket;
   private _server: ServerLike | null;
+  /** The protocol, when it supplies its own read buffers (then reads go there, not into ReadSlab). */
+  private _buffered: BufferedProtocol | null;
 
   constructor(loop: IoLoop, sock: Socket, protocol: BaseProtocol, waiter: Future<null> | null, extra: TransportExtra | undefined, server: ServerLike | null) {
     super(loop, sock.fileno(), sock, protocol as Protocol, socket_extra(sock, extra));
     this._sock = sock;
     this._server = server;
+    this._buffered = is_buffered_protocol(protocol) ? protocol : null;
     server?._attach();
     if ((sock.family === C.AF_INET || sock.family === C.AF_INET6) && sock.type === C.SOCK_STREAM) {
       // As asyncio does: small writes go out at once instead of waiting for Nagle's algorithm.
@@ -391,10 +394,30 @@ export class SelectorSocketTransport extends StreamWriterBase<Protocol> implemen
   }
 
   protected _read_ready(): void {
+    if (this._buffered !== null) return this._read_ready_buffered(this._buffered);
     const n = binding.recv(this._fd, ReadSlab.reserve(), ReadSlab.used, READ_MAX, 0);
-    if (n > 0) {
-      this._protocol.data_received(ReadSlab.take(n));
-    } else if (n === 0) {
+    if (n > 0) this._protocol.data_received(ReadSlab.take(n));
+    else this._read_failed(n);
+  }
+
+  /** A BufferedProtocol's read: into the buffer it gives, then buffer_updated(). */
+  private _read_ready_buffered(protocol: BufferedProtocol): void {
+    let buf: Uint8Array;
+    try {
+      buf = checked_buffer(protocol, -1);
+    } catch (e) {
+      // Nowhere to read into: the connection cannot go on (asyncio's verdict too).
+      this._fatal_error(e, 'Fatal error: protocol.get_buffer() failed on');
+      return;
+    }
+    const n = binding.recv(this._fd, buf, 0, buf.length, 0);
+    if (n > 0) protocol.buffer_updated(n);
+    else this._read_failed(n);
+  }
+
+  /** recv() returned 0 (the peer's EOF) or -errno. */
+  private _read_failed(n: number): void {
+    if (n === 0) {
       this._read_eof = true;
       this._loop.remove_reader(this._fd);
       const keep_open = this._protocol.eof_received();

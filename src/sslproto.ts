@@ -24,7 +24,7 @@ import { ConnectionAbortedError, ConnectionResetError, NotImplementedError, OSEr
 import type { AbstractEventLoop, TimerHandle } from './events.js';
 import type { Future } from './futures.js';
 import { logger } from './log.js';
-import { Protocol } from './protocols.js';
+import { Protocol, feed_buffered, is_buffered_protocol, type ProtocolOrBuffered } from './protocols.js';
 import { SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE, SSL_ERROR_ZERO_RETURN, type SSLContext, type SSLObject } from './ssl.js';
 import { Transport, check_bytes } from './transports.js';
 
@@ -85,7 +85,7 @@ export class SSLProtocol extends Protocol {
 
   constructor(
     private readonly _loop: AbstractEventLoop,
-    private _app_protocol: Protocol,
+    private _app_protocol: ProtocolOrBuffered,
     readonly sslcontext: SSLContext,
     private _waiter: Future<null> | null,
     readonly server_side: boolean,
@@ -252,7 +252,9 @@ export class SSLProtocol extends Protocol {
 
   private _deliver(data: Buffer): boolean {
     try {
-      this._app_protocol.data_received(data);
+      const app = this._app_protocol;
+      if (is_buffered_protocol(app)) feed_buffered(app, data);
+      else app.data_received(data);
       return true;
     } catch (e) {
       this._fatal(e as Error, 'Error in the protocol\'s data_received()');
@@ -388,11 +390,11 @@ export class SSLProtocol extends Protocol {
   }
 
   /** @internal */
-  _set_app_protocol(p: Protocol): void {
+  _set_app_protocol(p: ProtocolOrBuffered): void {
     this._app_protocol = p;
   }
   /** @internal */
-  _get_app_protocol(): Protocol {
+  _get_app_protocol(): ProtocolOrBuffered {
     return this._app_protocol;
   }
 }
@@ -464,10 +466,10 @@ export class SSLProtocolTransport extends Transport {
     return tcp?.get_write_buffer_limits?.() ?? [0, 0];
   }
 
-  get_protocol(): Protocol {
+  get_protocol(): ProtocolOrBuffered {
     return this._ssl_protocol._get_app_protocol();
   }
-  set_protocol(p: Protocol): void {
+  set_protocol(p: ProtocolOrBuffered): void {
     this._ssl_protocol._set_app_protocol(p);
   }
 
