@@ -397,7 +397,7 @@ export class SelectorSocketTransport extends StreamWriterBase<Protocol> implemen
     if (this._buffered !== null) return this._read_ready_buffered(this._buffered);
     const n = binding.recv(this._fd, ReadSlab.reserve(), ReadSlab.used, READ_MAX, 0);
     if (n > 0) this._protocol.data_received(ReadSlab.take(n));
-    else this._read_failed(n);
+    else this._read_eof_or_error(n);
   }
 
   /** A BufferedProtocol's read: into the buffer it gives, then buffer_updated(). */
@@ -412,11 +412,11 @@ export class SelectorSocketTransport extends StreamWriterBase<Protocol> implemen
     }
     const n = binding.recv(this._fd, buf, 0, buf.length, 0);
     if (n > 0) protocol.buffer_updated(n);
-    else this._read_failed(n);
+    else this._read_eof_or_error(n);
   }
 
   /** recv() returned 0 (the peer's EOF) or -errno. */
-  private _read_failed(n: number): void {
+  private _read_eof_or_error(n: number): void {
     if (n === 0) {
       this._read_eof = true;
       this._loop.remove_reader(this._fd);
