@@ -42,16 +42,22 @@ export function try_connect(port: number): Promise<boolean> {
 /**
  * The uvloop peer's interpreter: the issues quote their speed goals against uvloop, so a run that can also
  * measure uvloop says where the goal stands on this machine. UVLOOP_PYTHON names a python that has uvloop
- * (a virtualenv's, say); else python3 is tried. Null when none imports every one of `modules`.
+ * (a virtualenv's, say); else python3 on the PATH is tried, then /usr/bin/python3 (where Debian's
+ * python3-uvloop and python3-httptools install, which a pyenv python3 on the PATH hides). Null when none
+ * imports every one of `modules`.
  */
 export function uvloop_python(modules: string[] = ['uvloop']): string | null {
-  const python = process.env['UVLOOP_PYTHON'] || 'python3';
-  const r = spawnSync(python, ['-c', modules.map((m) => `import ${m}`).join('; ')], { stdio: 'ignore' });
-  return !r.error && r.status === 0 ? python : null;
+  const explicit = process.env['UVLOOP_PYTHON'];
+  const candidates = explicit ? [explicit] : ['python3', '/usr/bin/python3'];
+  const probe = modules.map((m) => `import ${m}`).join('; ');
+  return candidates.find((python) => {
+    const r = spawnSync(python, ['-c', probe], { stdio: 'ignore' });
+    return !r.error && r.status === 0;
+  }) ?? null;
 }
 
 /** Said once when uvloop is missing, so that a reader knows the peer column can be had. */
-export const UVLOOP_HINT = 'uvloop peer skipped: no python with uvloop (pip install uvloop httptools, then set UVLOOP_PYTHON to that python)';
+export const UVLOOP_HINT = 'uvloop peer skipped: no python with uvloop (apt-get install python3-uvloop python3-httptools, or pip install uvloop httptools and set UVLOOP_PYTHON to that python)';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

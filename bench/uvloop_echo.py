@@ -7,7 +7,7 @@ when a python with uvloop is found (UVLOOP_PYTHON, else python3).
 import asyncio
 import sys
 
-import uvloop
+from uvloop_run import run
 
 
 class Echo(asyncio.Protocol):
@@ -25,4 +25,4 @@ async def main(port, seconds):
 
 
 if __name__ == '__main__':
-    uvloop.run(main(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 1e9))
+    run(main(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 1e9))

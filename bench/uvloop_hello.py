@@ -11,7 +11,7 @@ with httptools (llhttp in C), as uvloop's own HTTP benchmark does; the fair peer
 import asyncio
 import sys
 
-import uvloop
+from uvloop_run import run
 
 RESPONSE = (b'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n'
             b'Connection: keep-alive\r\n\r\nHello, World!')
@@ -67,4 +67,4 @@ async def main(port, seconds, mode):
 
 
 if __name__ == '__main__':
-    uvloop.run(main(int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]))
+    run(main(int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]))
