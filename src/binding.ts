@@ -305,10 +305,13 @@ export interface NativeBinding {
   /** → [newfd, peer address] | -errno; the new fd is non-blocking and close-on-exec. The address is
    * null only for a family this binding does not decode. */
   accept(fd: number): [number, SockAddr | null] | number;
-  /** → bytes received (0 = EOF) | -errno. */
-  recv(fd: number, buf: Uint8Array, offset: number, length: number, flags: number): number;
-  /** Always with MSG_NOSIGNAL (a closed peer gives -EPIPE, not SIGPIPE). → bytes sent | -errno. */
-  send(fd: number, buf: Uint8Array, offset: number, length: number, flags: number): number;
+  /** Into buf[offset, offset+length); left out, offset is 0, length the rest of buf and flags 0 (each
+   * argument passed costs a conversion, and the transports call this per message). → bytes received
+   * (0 = EOF) | -errno. */
+  recv(fd: number, buf: Uint8Array, offset?: number, length?: number, flags?: number): number;
+  /** From buf[offset, offset+length), defaults as for recv; always with MSG_NOSIGNAL (a closed peer gives
+   * -EPIPE, not SIGPIPE). → bytes sent | -errno. */
+  send(fd: number, buf: Uint8Array, offset?: number, length?: number, flags?: number): number;
   /** Sends bufs[0..count) in one call (bufs[0] from first_offset), at most IOV_MAX buffers (the rest
    * are left for the next call). sendmsg(MSG_NOSIGNAL) on sockets, writev(2) on other fds.
    * → bytes written | -errno. */

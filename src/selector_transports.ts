@@ -37,7 +37,7 @@ const EINTR = errno['EINTR']!;
 const ECONNREFUSED = errno['ECONNREFUSED']!;
 const C = binding.constants;
 
-/** @internal The most one recv() asks for. */
+/** @internal The least room a read is given (a socket read takes the rest of the slab, at least this). */
 export const READ_MAX = 256 * 1024;
 /** Reads at least this large are handed out as views of the slab instead of being copied. */
 const VIEW_MIN = 32 * 1024;
@@ -395,7 +395,8 @@ export class SelectorSocketTransport extends StreamWriterBase<Protocol> implemen
 
   protected _read_ready(): void {
     if (this._buffered !== null) return this._read_ready_buffered(this._buffered);
-    const n = binding.recv(this._fd, ReadSlab.reserve(), ReadSlab.used, READ_MAX, 0);
+    // Into the rest of the slab (at least READ_MAX): the fewest arguments, each one costs a conversion.
+    const n = binding.recv(this._fd, ReadSlab.reserve(), ReadSlab.used);
     if (n > 0) this._protocol.data_received(ReadSlab.take(n));
     else this._read_eof_or_error(n);
   }
@@ -410,7 +411,7 @@ export class SelectorSocketTransport extends StreamWriterBase<Protocol> implemen
       this._fatal_error(e, 'Fatal error: protocol.get_buffer() failed on');
       return;
     }
-    const n = binding.recv(this._fd, buf, 0, buf.length, 0);
+    const n = binding.recv(this._fd, buf);
     if (n > 0) protocol.buffer_updated(n);
     else this._read_eof_or_error(n);
   }
@@ -428,7 +429,8 @@ export class SelectorSocketTransport extends StreamWriterBase<Protocol> implemen
   }
 
   protected _send(buf: Uint8Array, offset: number, length: number): number {
-    return binding.send(this._fd, buf, offset, length, 0);
+    // A whole buffer (write()'s common case) needs no span: two arguments fewer to convert.
+    return offset === 0 && length === buf.length ? binding.send(this._fd, buf) : binding.send(this._fd, buf, offset, length);
   }
 
   /** TCP's (and AF_UNIX's) half-close: the peer reads EOF, and reading goes on here. */
@@ -504,7 +506,7 @@ export class SelectorDatagramTransport extends SelectorTransportBase<DatagramPro
 
   private _send(data: Uint8Array, addr: SockAddr | null): number {
     return this._address !== null
-      ? binding.send(this._fd, data, 0, data.length, 0)
+      ? binding.send(this._fd, data)
       : binding.sendto(this._fd, data, 0, data.length, 0, this._sock.family, addr!);
   }
 

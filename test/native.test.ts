@@ -438,6 +438,27 @@ test('UDP on 127.0.0.1: sendto / recvfrom', () => {
   assert.equal((b.getpeername(a) as InetAddress)[0], '255.255.255.255');
 });
 
+test('recv/send: offset, length and flags may be left out; what is passed is checked', () => {
+  const [x, y] = fds(b.socketpair(C.AF_UNIX, C.SOCK_STREAM, 0));
+  assert.is(b.send(x, bytes('whole')), 5, 'no span: the whole buffer');
+  assert.is(b.send(x, bytes('__tail'), 2), 4, 'an offset alone: from there to the end');
+  const buf = new Uint8Array(16).fill(0x2e);
+  assert.is(b.recv(y, buf, 3), 9, 'an offset alone: into the rest of the buffer');
+  assert.is(text(buf, 16), '...wholetail....');
+  assert.is(b.recv(y, buf), -E.EAGAIN);
+  const err = (re: RegExp) => (e: Error) => e instanceof TypeError && re.test(e.message);
+  const range = (re: RegExp) => (e: Error) => e instanceof RangeError && re.test(e.message);
+  assert.throws(() => b.send(x, bytes('x'), undefined as unknown as number), err(/send: offset must be an integer/), 'undefined is not "left out"');
+  assert.throws(() => b.send(x, bytes('xy'), 0.5), err(/send: offset must be an integer/));
+  assert.throws(() => b.recv(y, buf, Infinity), err(/recv: offset must be an integer/));
+  assert.throws(() => b.recv(y, buf, 17), range(/recv: offset must be in \[0, 16\]/));
+  assert.throws(() => b.recv(y, buf, 8, 9), range(/offset \(8\) \+ length \(9\) exceeds the buffer length \(16\)/));
+  assert.throws(() => b.send(x, bytes('x'), 0, 1, 1.5), err(/send: flags must be an integer/));
+  assert.throws(() => (b.send as (...a: unknown[]) => number)(x), err(/send: buf must be a Uint8Array/));
+  assert.throws(() => (b.recv as (...a: unknown[]) => number)(), err(/recv: fd must be an integer/));
+  assert.throws(() => b.recv(2 ** 31, buf), range(/recv: fd is too large/));
+});
+
 test('AF_UNIX: socketpair, unnamed and abstract names', () => {
   const [x, y] = fds(b.socketpair(C.AF_UNIX, C.SOCK_STREAM, 0));
   assert.is(b.send(x, bytes('unix'), 0, 4, 0), 4);

@@ -139,34 +139,50 @@ static napi_value js_accept(napi_env env, napi_callback_info info) {
   return tl_pair(env, tl_num(env, nfd), addr);
 }
 
-/* recv/send: (fd, buf, offset, length, flags). */
-static bool io_args(napi_env env, const char *fn, napi_value *argv, int *fd,
-                    uint8_t **p, size_t *len, int *flags) {
+/* recv/send: (fd, buf, offset?, length?, flags?). Left out, offset is 0, length the rest of the buffer
+ * and flags 0: the transports' hot path passes only what it must, since every argument is a conversion
+ * on every call. An argument that is passed must be valid (undefined is not "left out"). */
+static bool io_args(napi_env env, const char *fn, size_t argc, napi_value *argv, int *fd, uint8_t **p,
+                    size_t *len, int *flags) {
   uint8_t *data;
-  size_t buflen, off;
-  if (!tl_get_fd(env, argv[0], fn, "fd", fd) || !tl_get_bytes(env, argv[1], fn, "buf", &data, &buflen) ||
-      !tl_get_span(env, argv[2], argv[3], buflen, fn, &off, len) ||
-      !tl_get_i32(env, argv[4], fn, "flags", flags))
+  size_t buflen, off = 0;
+  if (!tl_get_fd(env, argv[0], fn, "fd", fd) || !tl_get_bytes(env, argv[1], fn, "buf", &data, &buflen))
     return false;
+  if (argc > 3) {
+    if (!tl_get_span(env, argv[2], argv[3], buflen, fn, &off, len)) return false;
+  } else {
+    int64_t o = 0;
+    if (argc > 2 && !tl_get_int(env, argv[2], fn, "offset", 0, (int64_t)buflen, &o)) return false;
+    off = (size_t)o;
+    *len = buflen - off;
+  }
+  *flags = 0;
+  if (argc > 4 && !tl_get_i32(env, argv[4], fn, "flags", flags)) return false;
   *p = data + off;
   return true;
 }
 
 static napi_value js_recv(napi_env env, napi_callback_info info) {
   napi_value argv[5];
+  size_t argc = 5; /* set to the number passed; missing ones read as undefined */
   int fd, flags;
   uint8_t *p;
   size_t len;
-  if (!tl_args(env, info, 5, argv) || !io_args(env, "recv", argv, &fd, &p, &len, &flags)) return NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok ||
+      !io_args(env, "recv", argc, argv, &fd, &p, &len, &flags))
+    return NULL;
   return tl_sysret(env, recv(fd, p, len, flags));
 }
 
 static napi_value js_send(napi_env env, napi_callback_info info) {
   napi_value argv[5];
+  size_t argc = 5; /* set to the number passed; missing ones read as undefined */
   int fd, flags;
   uint8_t *p;
   size_t len;
-  if (!tl_args(env, info, 5, argv) || !io_args(env, "send", argv, &fd, &p, &len, &flags)) return NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok ||
+      !io_args(env, "send", argc, argv, &fd, &p, &len, &flags))
+    return NULL;
   return tl_sysret(env, send(fd, p, len, flags | MSG_NOSIGNAL));
 }
 
@@ -233,7 +249,7 @@ static napi_value js_sendto(napi_env env, napi_callback_info info) {
   size_t len;
   struct sockaddr_storage ss;
   socklen_t alen = 0;
-  if (!tl_args(env, info, 7, argv) || !io_args(env, "sendto", argv, &fd, &p, &len, &flags) ||
+  if (!tl_args(env, info, 7, argv) || !io_args(env, "sendto", 5, argv, &fd, &p, &len, &flags) ||
       !tl_get_i32(env, argv[5], "sendto", "family", &family))
     return NULL;
   if ((r = tl_parse_addr(env, "sendto", family, argv[6], &ss, &alen)) == 0) return NULL;
@@ -248,7 +264,7 @@ static napi_value js_recvfrom(napi_env env, napi_callback_info info) {
   size_t len;
   struct sockaddr_storage ss;
   socklen_t alen = sizeof ss;
-  if (!tl_args(env, info, 5, argv) || !io_args(env, "recvfrom", argv, &fd, &p, &len, &flags))
+  if (!tl_args(env, info, 5, argv) || !io_args(env, "recvfrom", 5, argv, &fd, &p, &len, &flags))
     return NULL;
   ssize_t n = recvfrom(fd, p, len, flags, (struct sockaddr *)&ss, &alen);
   if (n < 0) return tl_errno(env, errno);

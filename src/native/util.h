@@ -65,16 +65,18 @@ static inline bool tl_is_undefined(napi_env env, napi_value v) {
 /* An integral JS number in [min, max]. NaN, fractions and non-numbers are TypeErrors. */
 static inline bool tl_get_int(napi_env env, napi_value v, const char *fn, const char *name,
                               int64_t min, int64_t max, int64_t *out) {
-  napi_valuetype t;
   double d;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number)
-    return TL_TYPE_ERROR(env, "%s: %s must be an integer", fn, name);
-  if (napi_get_value_double(env, v, &d) != napi_ok || !isfinite(d) || d != floor(d))
+  /* napi_get_value_double fails (napi_number_expected) on anything but a number, so no napi_typeof
+   * first; and a range check then a round trip through int64_t tells a fraction without floor(). Both
+   * matter on the hot path: recv and send check their integers on every call. */
+  if (napi_get_value_double(env, v, &d) != napi_ok || !isfinite(d))
     return TL_TYPE_ERROR(env, "%s: %s must be an integer", fn, name);
   if (d < (double)min || d > (double)max)
     return TL_RANGE_ERROR(env, "%s: %s must be in [%lld, %lld], got %.0f", fn, name,
                           (long long)min, (long long)max, d);
-  *out = (int64_t)d;
+  int64_t x = (int64_t)d;
+  if ((double)x != d) return TL_TYPE_ERROR(env, "%s: %s must be an integer", fn, name);
+  *out = x;
   return true;
 }
 
@@ -96,13 +98,12 @@ static inline bool tl_get_mask(napi_env env, napi_value v, const char *fn, const
 }
 
 static inline bool tl_get_fd(napi_env env, napi_value v, const char *fn, const char *name, int *out) {
-  napi_valuetype t;
   double d;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number ||
-      napi_get_value_double(env, v, &d) != napi_ok || !isfinite(d) || d != floor(d))
+  if (napi_get_value_double(env, v, &d) != napi_ok || !isfinite(d))
     return TL_TYPE_ERROR(env, "%s: %s must be an integer", fn, name);
   if (d < 0) return TL_RANGE_ERROR(env, "%s: %s must be >= 0, got %.0f", fn, name, d);
   if (d > INT_MAX) return TL_RANGE_ERROR(env, "%s: %s is too large: %.0f", fn, name, d);
+  if ((double)(int)d != d) return TL_TYPE_ERROR(env, "%s: %s must be an integer", fn, name);
   *out = (int)d;
   return true;
 }
@@ -117,10 +118,9 @@ static inline bool tl_get_bool(napi_env env, napi_value v, const char *fn, const
 static inline bool tl_get_typed(napi_env env, napi_value v, napi_typedarray_type want,
                                 const char *fn, const char *name, const char *tname,
                                 void **data, size_t *len) {
-  bool is = false;
   napi_typedarray_type type;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) != napi_ok || type != want)
+  /* napi_get_typedarray_info fails (napi_invalid_arg) on anything but a typed array. */
+  if (napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) != napi_ok || type != want)
     return TL_TYPE_ERROR(env, "%s: %s must be a%s %s", fn, name, tname[0] == 'I' ? "n" : "", tname);
   return true;
 }
