@@ -27,7 +27,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UVLOOP_HINT, at_cleanup, can_pin, children, finish, free_port, median, sleep, stop, try_connect, uvloop_python } from './harness.js';
+import { UVLOOP_HINT, at_cleanup, can_pin, children, finish, free_port, median, sleep, steal_label, steal_meter, stop, try_connect, uvloop_python } from './harness.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LOAD_SRC = join(ROOT, 'bench', 'echo_load.c');
@@ -93,6 +93,8 @@ interface Sample {
   p50_us: number;
   p99_us: number;
   errors: number;
+  /** Steal during the load run, in percent (see steal_meter). */
+  steal: number;
 }
 
 function server_command(kind: ServerKind, port: number, lifetime: number, size: number): string[] {
@@ -139,6 +141,7 @@ async function start_server(kind: ServerKind, port: number, pin: boolean, size: 
 function run_load(port: number, size: number, pin: boolean): Promise<Sample> {
   let argv = [run_bin, '-p', String(port), '-c', String(CONNS), '-s', String(size), '-d', String(SECONDS), '-w', String(WARMUP)];
   if (pin) argv = ['taskset', '-c', '1', ...argv];
+  const steal = steal_meter();
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
@@ -165,6 +168,7 @@ function run_load(port: number, size: number, pin: boolean): Promise<Sample> {
         p50_us: fields.get('p50_us') ?? NaN,
         p99_us: fields.get('p99_us') ?? NaN,
         errors: fields.get('errors') ?? NaN,
+        steal: steal.percent(),
       };
       if (code !== 0 || !Number.isFinite(sample.msgs_per_s)) {
         reject(new Error(`echo_load failed (${code ?? signal}): ${out.trim()}\n${err.trim()}`));
@@ -215,7 +219,7 @@ async function main(): Promise<number> {
   for (const size of SIZES) {
     console.log(`\n${size_label(size)} messages`);
     const uv_head = UVLOOP === null ? '' : `${pad('uvloop msgs/s', 15)}${pad('uvloop/node', 13)}`;
-    console.log(`${'run'.padEnd(5)}${pad('tulip-ts msgs/s', 17)}${pad('node msgs/s', 14)}${pad('tulip/node', 12)}${uv_head}${pad('tulip p99 µs', 14)}${pad('node p99 µs', 13)}`);
+    console.log(`${'run'.padEnd(5)}${pad('tulip-ts msgs/s', 17)}${pad('node msgs/s', 14)}${pad('tulip/node', 12)}${uv_head}${pad('tulip p99 µs', 14)}${pad('node p99 µs', 13)}${pad('steal', 7)}`);
     const ratios: number[] = [];
     const uv_ratios: number[] = [];
     for (let run = 1; run <= RUNS; run++) {
@@ -234,9 +238,11 @@ async function main(): Promise<number> {
         uv_ratios.push(u.msgs_per_s / n.msgs_per_s);
         uv_cols = `${pad(u.msgs_per_s.toFixed(0), 15)}${pad((u.msgs_per_s / n.msgs_per_s).toFixed(3), 13)}`;
       }
+      // The worst steal among the run's servers: one noisy measurement is enough to skew its ratio.
+      const steal = Math.max(...[...got.values()].map((g) => g.steal));
       console.log(
         `${String(run).padEnd(5)}${pad(t.msgs_per_s.toFixed(0), 17)}${pad(n.msgs_per_s.toFixed(0), 14)}${pad(ratio.toFixed(3), 12)}${uv_cols}` +
-          `${pad(t.p99_us.toFixed(0), 14)}${pad(n.p99_us.toFixed(0), 13)}`,
+          `${pad(t.p99_us.toFixed(0), 14)}${pad(n.p99_us.toFixed(0), 13)}${pad(steal_label(steal), 7)}`,
       );
     }
     const uv_median = uv_ratios.length > 0 ? `; uvloop/node ${median(uv_ratios).toFixed(3)}` : '';

@@ -2,6 +2,7 @@
 // separate processes (a tulip-ts loop owns its thread, so it cannot share one with the Node program that
 // drives it), pin them with taskset when they can, and wait for them by connecting.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 
@@ -58,6 +59,37 @@ export function uvloop_python(modules: string[] = ['uvloop']): string | null {
 
 /** Said once when uvloop is missing, so that a reader knows the peer column can be had. */
 export const UVLOOP_HINT = 'uvloop peer skipped: no python with uvloop (apt-get install python3-uvloop python3-httptools, or pip install uvloop httptools and set UVLOOP_PYTHON to that python)';
+
+/** [steal, total] jiffies of all CPUs so far (/proc/stat), or null where there is no such file. */
+function cpu_jiffies(): [number, number] | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    const f = line.trim().split(/\s+/).slice(1, 9).map(Number); // user nice system idle iowait irq softirq steal
+    return [f[7] ?? 0, f.reduce((a, b) => a + b, 0)];
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Steal: the share of this VM's CPU time that the hypervisor gave to someone else, measured from now until
+ * `percent()`. On a shared host it can reach tens of percent, and then a load figure says more about the
+ * neighbours than about the server: the benches print it beside every run, so that a noisy run shows as
+ * one. NaN where /proc/stat is missing (not Linux).
+ */
+export function steal_meter(): { percent(): number } {
+  const start = cpu_jiffies();
+  return {
+    percent(): number {
+      const end = cpu_jiffies();
+      if (start === null || end === null || end[1] === start[1]) return NaN;
+      return (100 * (end[0] - start[0])) / (end[1] - start[1]);
+    },
+  };
+}
+
+/** A steal percentage for a table: `3%`, or `-` when unknown. */
+export const steal_label = (p: number): string => (Number.isFinite(p) ? `${p.toFixed(0)}%` : '-');
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -35,7 +35,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UVLOOP_HINT, can_pin, children, finish, free_port, median, sleep, stop, try_connect, uvloop_python } from './harness.js';
+import { UVLOOP_HINT, can_pin, children, finish, free_port, median, sleep, steal_label, steal_meter, stop, try_connect, uvloop_python } from './harness.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -154,6 +154,8 @@ interface WrkResult {
   p99_ms: number;
   /** Non-2xx responses and socket errors (connect, read, write, timeout). */
   errors: number;
+  /** Steal during the run, in percent (see steal_meter). */
+  steal: number;
 }
 
 function to_ms(value: string, unit: string): number {
@@ -164,6 +166,7 @@ function to_ms(value: string, unit: string): number {
 function wrk(port: number, threads: number, conns: number, seconds: number, cpu: string | null): Promise<WrkResult> {
   let argv = ['wrk', `-t${threads}`, `-c${conns}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`];
   if (cpu !== null) argv = ['taskset', '-c', cpu, ...argv];
+  const steal = steal_meter();
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   const { out } = track(child);
   const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
@@ -178,7 +181,7 @@ function wrk(port: number, threads: number, conns: number, seconds: number, cpu:
       const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
       const sock_errors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
       if (code !== 0 || !Number.isFinite(rps)) reject(new Error(`wrk failed (${code ?? signal}):\n${text.trim()}`));
-      else resolve({ rps, p99_ms: p99 ? to_ms(p99[1]!, p99[2]!) : NaN, errors: non2xx + sock_errors });
+      else resolve({ rps, p99_ms: p99 ? to_ms(p99[1]!, p99[2]!) : NaN, errors: non2xx + sock_errors, steal: steal.percent() });
     });
   });
 }
@@ -220,7 +223,7 @@ interface Comparison {
 async function compare(title: string, specs: Record<'tulip' | 'node', ServerSpec>, shape: LoadShape, peers: ServerSpec[] = []): Promise<Comparison[]> {
   console.log(`\n${title}`);
   const peer_head = peers.map((p) => `${pad(`${p.label} req/s`, p.label.length + 8)}${pad('ratio', 8)}`).join('');
-  console.log(`${'run'.padEnd(5)}${pad(`${specs.tulip.label} req/s`, 24)}${pad(`${specs.node.label} req/s`, 22)}${pad('ratio', 8)}${peer_head}${pad('p99 ms', 9)}${pad('p99 ms', 9)}${pad('errors', 8)}`);
+  console.log(`${'run'.padEnd(5)}${pad(`${specs.tulip.label} req/s`, 24)}${pad(`${specs.node.label} req/s`, 22)}${pad('ratio', 8)}${peer_head}${pad('p99 ms', 9)}${pad('p99 ms', 9)}${pad('errors', 8)}${pad('steal', 7)}`);
   const t_all: number[] = [];
   const n_all: number[] = [];
   const p_all: number[][] = peers.map(() => []);
@@ -241,7 +244,9 @@ async function compare(title: string, specs: Record<'tulip' | 'node', ServerSpec
     }).join('');
     console.log(
       `${String(run).padEnd(5)}${pad(k(t.rps), 24)}${pad(k(n.rps), 22)}${pad((t.rps / n.rps).toFixed(2), 8)}${peer_cols}` +
-        `${pad(t.p99_ms.toFixed(2), 9)}${pad(n.p99_ms.toFixed(2), 9)}${pad(`${t.errors}/${n.errors}`, 8)}`,
+        `${pad(t.p99_ms.toFixed(2), 9)}${pad(n.p99_ms.toFixed(2), 9)}${pad(`${t.errors}/${n.errors}`, 8)}` +
+        // The worst steal among the run's servers: one noisy measurement is enough to skew its ratio.
+        pad(steal_label(Math.max(...[...got.values()].map((g) => g.steal))), 7),
     );
   }
   // The median of the per-run ratios: each run's servers ran back to back, under similar background load.
