@@ -12,9 +12,11 @@
 //               http_request_parser against Node's llhttp (its raw HTTPParser binding, and the whole
 //               http.createServer path fed through an in-memory Duplex).
 //
-// When a python with uvloop is found (UVLOOP_PYTHON, else python3), (a) also measures uvloop in the same
-// runs (bench/uvloop_hello.py): `uvloop raw`, a hand-written Protocol with a canned answer (the issue quotes
-// its goal against this), and `uvloop httptools`, the same parsing each request with httptools (llhttp in C).
+// (a) also measures, in the same runs, `tulip-ts raw` (bench/http_hello.ts raw: a plain Protocol with a canned
+// answer and no HTTP code, the ceiling of any HTTP server on our loop) and, when a python with uvloop is found
+// (UVLOOP_PYTHON, else python3, else /usr/bin/python3), uvloop (bench/uvloop_hello.py): `uvloop raw`, the
+// same canned answer (the issue quotes its goal against this), and `uvloop httptools`, parsing each request
+// with httptools (llhttp in C).
 //
 // The load generator is wrk (Debian package `wrk`), not ours. Every measurement starts a fresh server,
 // warms it up with a short wrk run, then measures; runs alternate which side goes first, and the table
@@ -97,6 +99,12 @@ const HELLO: Record<'tulip' | 'node', ServerSpec> = {
     argv: (port) => [process.execPath, ...TSX, join(ROOT, 'bench', 'http_hello.ts'), String(port), LIFETIME, HELLO_MODE],
   },
   node: { label: 'node http', argv: (port) => [process.execPath, join(ROOT, 'bench', 'node_http_hello.mjs'), String(port), LIFETIME] },
+};
+
+/** The ceiling of any HTTP server on our loop: a canned answer per head, no HTTP code (http_hello.ts raw). */
+const TULIP_RAW: ServerSpec = {
+  label: 'tulip-ts raw',
+  argv: (port) => [process.execPath, ...TSX, join(ROOT, 'bench', 'http_hello.ts'), String(port), LIFETIME, 'raw'],
 };
 
 /** uvloop's hello servers (bench/uvloop_hello.py), when a python with uvloop (and httptools) is found. */
@@ -299,8 +307,9 @@ async function main(): Promise<number> {
   }
   if (PARTS.has('hello') && wrk_ok) {
     const where = pin ? `server on CPU 0, wrk -t1 -c${CONNS} on CPU 1 (taskset)` : `not pinned (taskset or a 2nd CPU missing), wrk -t1 -c${CONNS}`;
-    const peers = uvloop_hello_specs();
-    if (peers.length === 0) console.log(UVLOOP_HINT);
+    const uvloop_peers = uvloop_hello_specs();
+    if (uvloop_peers.length === 0) console.log(UVLOOP_HINT);
+    const peers = [TULIP_RAW, ...uvloop_peers];
     const [c, ...p] = await compare(`(a) keep-alive hello world, one process: ${where}`, HELLO, { threads: 1, conns: CONNS, server_cpu: pin, wrk_cpu: pin ? '1' : null }, peers);
     summary.push({ ...c!, what: `hello world, 1 core${HELLO_MODE === 'handler' ? ', serve()' : ''}`, goal: 2.2 });
     p.forEach((r, i) => summary.push({ ...r, what: `  (peer) ${peers[i]!.label}` }));
