@@ -218,9 +218,11 @@ export class StaticFileServer extends http.ServerHttpProtocol {
 
   /** A response for `message` (its version, its keep-alive), with the compression it asked for if `type` suits. */
   private start_response(message: http.RawRequestMessage, type: string, length: number): http.Response {
-    const response = new http.Response(this.transport!, 200, { http_version: message.version, close: message.should_close });
+    // head_only: a HEAD gets this same head, and whatever is written of the body is dropped.
+    const head_only = message.method === 'HEAD';
+    const response = new http.Response(this.transport!, 200, { http_version: message.version, close: message.should_close, head_only });
     response.add_header('Content-Type', type);
-    const coding = message.method === 'HEAD' || !compressible(type) ? null : choose_coding(message.headers.get('accept-encoding') ?? null);
+    const coding = head_only || !compressible(type) ? null : choose_coding(message.headers.get('accept-encoding') ?? null);
     if (compressible(type)) response.add_header('Vary', 'Accept-Encoding');
     if (coding !== null) {
       // The compressed length is not known in advance: chunked on HTTP/1.1, until close on 1.0.
@@ -235,7 +237,7 @@ export class StaticFileServer extends http.ServerHttpProtocol {
 
   private send_bytes(message: http.RawRequestMessage, body: Buffer, type: string): void {
     const response = this.start_response(message, type, body.length);
-    if (message.method !== 'HEAD') response.write(body);
+    response.write(body);
     response.write_eof();
   }
 
@@ -252,6 +254,7 @@ export class StaticFileServer extends http.ServerHttpProtocol {
       const stat = fstatSync(fd);
       if (!stat.isFile()) throw new http.HttpErrorException(403);
       const response = this.start_response(message, content_type(path), stat.size);
+      // The writer would drop the body of a HEAD anyway: this saves reading the file for nothing.
       if (message.method !== 'HEAD') {
         let left = stat.size;
         while (left > 0) {

@@ -123,6 +123,52 @@ test('the default handle_request answers 404 and keeps the connection', () => {
   })());
 });
 
+test('head_only: a HEAD gets the head GET would get and no body, chunked or not; the next response is intact', () => {
+  const loop = make_loop();
+  serving(loop, (proto, message) => {
+    const head_only = message.method === 'HEAD';
+    const response = new Response(proto.transport!, 200, { http_version: message.version, close: message.should_close, head_only });
+    if (message.path === '/sized') response.add_header('Content-Length', '5');
+    response.send_headers();
+    response.write(Buffer.from('hello')); // written for HEAD too: the writer drops it
+    response.write_eof();
+  }, {}, function* (port) {
+    const [reader, writer] = yield* connect(loop, port);
+    const head = (path: string) => `HEAD ${path} HTTP/1.1\r\nHost: t\r\n\r\n`;
+    writer.write(Buffer.from(head('/sized') + get('/sized') + head('/chunked') + get('/chunked')));
+    let r = yield* read_response(reader, { head: true });
+    assert.is(r.headers.get('content-length'), '5', 'the length GET has');
+    r = yield* read_response(reader);
+    assert.is(r.body.toString(), 'hello', 'no body bytes of the HEAD came before it');
+    r = yield* read_response(reader, { head: true });
+    assert.is(r.headers.get('transfer-encoding'), 'chunked', 'the framing GET has');
+    r = yield* read_response(reader);
+    assert.is(r.status, 200, 'no chunk, not even the last one, came before it');
+    assert.is(r.body.toString(), 'hello');
+    writer.close();
+  });
+});
+
+test('head_only on HTTP/1.0 without a length: nothing to delimit, so keep-alive is kept', () => {
+  const loop = make_loop();
+  serving(loop, (proto, message) => {
+    const response = new Response(proto.transport!, 200, { http_version: message.version, close: message.should_close, head_only: true });
+    response.send_headers();
+    response.write(Buffer.from('dropped'));
+    response.write_eof();
+  }, {}, function* (port) {
+    const [reader, writer] = yield* connect(loop, port);
+    writer.write(Buffer.from('HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n'));
+    const r = yield* read_response(reader, { head: true });
+    assert.is(r.headers.get('connection'), 'keep-alive');
+    writer.write(Buffer.from('HEAD / HTTP/1.0\r\n\r\n'));
+    const last = yield* read_response(reader, { head: true });
+    assert.is(last.headers.get('connection'), 'close', 'a plain HTTP/1.0 request still closes');
+    yield* expect_eof(reader);
+    writer.close();
+  });
+});
+
 test('keep-alive: several requests over one connection, each answered', () => {
   const loop = make_loop();
   const before = TestServer.made;

@@ -763,6 +763,8 @@ export abstract class HttpMessage {
   private _head: string | null = null;
   private _filters: BodyFilter[] = [];
   private _ended = false;
+  /** The head is the whole message: the body written is dropped (a response to HEAD). */
+  protected _head_only = false;
 
   constructor(transport: WriteTransport, version: HttpVersion, close: boolean) {
     this.transport = transport;
@@ -828,8 +830,8 @@ export abstract class HttpMessage {
     this.headers_sent = true;
     this._mode = this.body_mode();
     if (this._mode === 'length') this._remaining = this.length!;
-    // A body delimited by the end of the connection leaves no way to keep it.
-    if (this._mode === 'eof') this.keepalive = false;
+    // A body delimited by the end of the connection leaves no way to keep it (unless none is sent).
+    if (this._mode === 'eof' && !this._head_only) this.keepalive = false;
     let head = this.first_line();
     head += `Connection: ${this.upgrade ? 'upgrade' : this.keep_alive() ? 'keep-alive' : 'close'}\r\n`;
     if (this._mode === 'chunked') head += 'Transfer-Encoding: chunked\r\n';
@@ -863,7 +865,7 @@ export abstract class HttpMessage {
       check_bytes(chunk, 'HttpMessage.write');
       data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     }
-    if (data.length === 0) return;
+    if (data.length === 0 || this._head_only) return;
     if (this._filters.length === 0) return this._emit(data);
     for (const out of this._run_filters(data, 0)) this._emit(out);
   }
@@ -922,9 +924,9 @@ export abstract class HttpMessage {
   write_eof(): void {
     if (this._ended) return;
     if (!this.headers_sent) throw new Error('HttpMessage.write_eof(): send_headers() was not called');
-    if (this._filters.length > 0) for (const out of this._run_filters(null, 0)) this._emit(out);
+    if (this._filters.length > 0 && !this._head_only) for (const out of this._run_filters(null, 0)) this._emit(out);
     this._ended = true;
-    if (this._mode === 'chunked') {
+    if (this._mode === 'chunked' && !this._head_only) {
       const head = this._head;
       this._head = null;
       this.transport.write(head === null ? TERMINAL_CHUNK : Buffer.from(head + '0\r\n\r\n', 'latin1'));
@@ -953,11 +955,20 @@ export abstract class HttpMessage {
 export interface ResponseOptions extends HttpMessageOptions {
   /** The reason phrase; by default the standard one for the status. */
   reason?: string;
+  /**
+   * The answer to a HEAD request: the head goes out as GET's would (Content-Length or Transfer-Encoding
+   * included) and what is written of the body is dropped, so one handler can serve GET and HEAD, and the
+   * next response on the connection is not mistaken for a body. Pass `message.method === 'HEAD'`.
+   */
+  head_only?: boolean;
 }
 
 const RESPONSE_HOP_HEADERS: ReadonlySet<string> = new Set(['keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'trailers']);
 
-/** A response (Tulip's http.Response): `new Response(transport, 200, { http_version: message.version })`. */
+/**
+ * A response (Tulip's http.Response): `new Response(transport, 200, { http_version: message.version })`;
+ * for a HEAD request add `head_only: true` (or `message.method === 'HEAD'`), and write the body as for GET.
+ */
 export class Response extends HttpMessage {
   readonly status: number;
   readonly reason: string;
@@ -970,6 +981,7 @@ export class Response extends HttpMessage {
     if (/[\r\n]/.test(reason)) throw new TypeError('Response: the reason phrase may not contain CR or LF');
     this.status = status;
     this.reason = reason;
+    this._head_only = options.head_only ?? false;
   }
 
   protected first_line(): string {

@@ -590,11 +590,11 @@ export class ServerHttpProtocol extends FlowControlProtocol {
         text += `<br><h2>Traceback:</h2>\n<pre>${escape_html(trace)}</pre>`;
       }
       const html = Buffer.from(DEFAULT_ERROR_MESSAGE(status, reason, text));
-      const response = new Response(writer, status, { http_version: message?.version ?? HttpVersion11, close: true });
+      const response = new Response(writer, status, { http_version: message?.version ?? HttpVersion11, close: true, head_only: message?.method === 'HEAD' });
       response.add_headers(['Content-Type', 'text/html; charset=utf-8'], ['Content-Length', String(html.length)]);
       if (headers !== null) response.add_headers(...headers);
       response.send_headers();
-      if (message?.method !== 'HEAD') response.write(html);
+      response.write(html);
       response.write_eof();
     } finally {
       this.close();
