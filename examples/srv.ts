@@ -19,8 +19,14 @@
  * write buffer is above its high-water mark, so a slow client holds at most that much of a file in memory.
  * A client that goes away cancels the handler at that yield, and the `finally` closes the file.
  *
+ * Byte ranges (RFC 9110 14): a file answers one `Range: bytes=…` (first-last, first-, or -suffix) with a
+ * 206 and its Content-Range, uncompressed; a range past the end gets a 416 that names the size. A request
+ * for several ranges, or with an `If-Range` that is not the file's Last-Modified, gets the whole file (a
+ * server may always answer that way). This is what lets a browser seek in a video and `curl -C -` resume.
+ *
  * Differences from srv.py: keep-alive instead of closing after each response, Content-Length for files
- * instead of chunked, 405 for methods other than GET and HEAD, 301 (not 302) to add a directory's slash.
+ * instead of chunked, 405 for methods other than GET and HEAD, 301 (not 302) to add a directory's slash,
+ * Last-Modified and byte ranges on files.
  */
 import { closeSync, constants as fs, fstatSync, openSync, readSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { extname, join, sep } from 'node:path';
@@ -48,6 +54,33 @@ export function content_type(name: string): string {
 /** Types worth compressing: text, and the structured text formats. Images and archives are compressed already. */
 function compressible(type: string): boolean {
   return /^text\/|^application\/(json|xml|javascript)|^image\/svg\+xml/.test(type);
+}
+
+/** A byte range of a file, both ends included (RFC 9110 14.1.2). */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * The one byte range a Range header asks of a file of `size` bytes: null to send the whole file (no header,
+ * another unit, several ranges, or a malformed one: RFC 9110 lets a server ignore all of these), or
+ * 'unsatisfiable' when the range starts past the end, which is a 416.
+ */
+export function parse_range(header: string | null, size: number): ByteRange | 'unsatisfiable' | null {
+  if (header === null) return null;
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (m === null || (m[1] === '' && m[2] === '')) return null;
+  if (m[1] === '') {
+    // bytes=-N: the last N bytes (all of them if the file is shorter).
+    const n = Number(m[2]);
+    return n === 0 || size === 0 ? 'unsatisfiable' : { start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const last = m[2] === '' ? Infinity : Number(m[2]);
+  if (last < start) return null; // not a valid range: ignored
+  if (start >= size) return 'unsatisfiable';
+  return { start, end: Math.min(last, size - 1) };
 }
 
 /**
@@ -216,13 +249,17 @@ export class StaticFileServer extends http.ServerHttpProtocol {
     }
   }
 
-  /** A response for `message` (its version, its keep-alive), with the compression it asked for if `type` suits. */
-  private start_response(message: http.RawRequestMessage, type: string, length: number): http.Response {
+  /**
+   * A response for `message` (its version, its keep-alive) with `headers`, compressed as the client asked
+   * if `type` suits and the answer is the whole entity (a 200: a range is of the bytes as stored).
+   */
+  private start_response(message: http.RawRequestMessage, type: string, length: number, status = 200, headers: Array<[string, string]> = []): http.Response {
     // head_only: a HEAD gets this same head, and whatever is written of the body is dropped.
     const head_only = message.method === 'HEAD';
-    const response = new http.Response(this.transport!, 200, { http_version: message.version, close: message.should_close, head_only });
+    const response = new http.Response(this.transport!, status, { http_version: message.version, close: message.should_close, head_only });
     response.add_header('Content-Type', type);
-    const coding = head_only || !compressible(type) ? null : choose_coding(message.headers.get('accept-encoding') ?? null);
+    response.add_headers(...headers);
+    const coding = head_only || status !== 200 || !compressible(type) ? null : choose_coding(message.headers.get('accept-encoding') ?? null);
     if (compressible(type)) response.add_header('Vary', 'Accept-Encoding');
     if (coding !== null) {
       // The compressed length is not known in advance: chunked on HTTP/1.1, until close on 1.0.
@@ -253,14 +290,23 @@ export class StaticFileServer extends http.ServerHttpProtocol {
     try {
       const stat = fstatSync(fd);
       if (!stat.isFile()) throw new http.HttpErrorException(403);
-      const response = this.start_response(message, content_type(path), stat.size);
+      const modified = new Date(stat.mtimeMs).toUTCString();
+      // If-Range: the range holds only for the version the client has; otherwise it gets the whole file.
+      const if_range = message.headers.get('if-range') ?? null;
+      const range = if_range === null || if_range === modified ? parse_range(message.headers.get('range') ?? null, stat.size) : null;
+      if (range === 'unsatisfiable') throw new http.HttpErrorException(416, { headers: [['Content-Range', `bytes */${stat.size}`]] });
+      const headers: Array<[string, string]> = [['Last-Modified', modified], ['Accept-Ranges', 'bytes']];
+      if (range !== null) headers.push(['Content-Range', `bytes ${range.start}-${range.end}/${stat.size}`]);
+      const start = range?.start ?? 0;
+      const length = range === null ? stat.size : range.end - range.start + 1;
+      const response = this.start_response(message, content_type(path), length, range === null ? 200 : 206, headers);
       // The writer would drop the body of a HEAD anyway: this saves reading the file for nothing.
       if (message.method !== 'HEAD') {
-        let left = stat.size;
+        let left = length;
         while (left > 0) {
           // A fresh buffer per piece: the writer and the transport may hold on to it.
           const piece = Buffer.allocUnsafe(Math.min(CHUNK, left));
-          const n = readSync(fd, piece, 0, piece.length, stat.size - left);
+          const n = readSync(fd, piece, 0, piece.length, start + length - left);
           if (n === 0) {
             // The file shrank under us: what was promised cannot be sent; end the connection instead.
             this.transport?.close();

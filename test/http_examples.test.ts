@@ -314,6 +314,66 @@ test('srv.ts: gzip and deflate when accepted, for text types only', async () => 
   }
 });
 
+test('srv.ts: byte ranges: 206 with Content-Range, suffix and open ends, 416 past the end, If-Range, curl -r and -C -', async () => {
+  const site = make_site();
+  let srv: Program | undefined;
+  try {
+    let port: number;
+    [srv, port] = await start_srv(site);
+    const range = (spec: string, extra: string[] = [], method = 'GET') => get(port, '/hello.txt', [`Range: ${spec}`, ...extra], method);
+    let r = await range('bytes=0-4');
+    assert.equal([r.status, r.headers.get('content-range'), r.body.toString()], [206, 'bytes 0-4/12', 'hello']);
+    assert.is(r.headers.get('content-length'), '5');
+    assert.is(r.headers.get('accept-ranges'), 'bytes');
+    r = await range('bytes=6-');
+    assert.equal([r.status, r.headers.get('content-range'), r.body.toString()], [206, 'bytes 6-11/12', 'world\n']);
+    r = await range('bytes=-3');
+    assert.equal([r.status, r.body.toString()], [206, 'ld\n']);
+    r = await range('bytes=-100');
+    assert.equal([r.status, r.headers.get('content-range'), r.body.toString()], [206, 'bytes 0-11/12', 'hello world\n'], 'a suffix longer than the file is all of it');
+    r = await range('bytes=6-1000');
+    assert.equal([r.status, r.headers.get('content-range')], [206, 'bytes 6-11/12'], 'the end is clamped');
+    r = await range('bytes=12-');
+    assert.equal([r.status, r.headers.get('content-range')], [416, 'bytes */12']);
+    r = await range('bytes=-0');
+    assert.is(r.status, 416);
+    for (const ignored of ['bytes=0-1,4-5', 'bytes=5-2', 'items=0-1', 'bytes=x-']) {
+      r = await range(ignored);
+      assert.equal([r.status, r.body.toString()], [200, 'hello world\n'], `${ignored}: the whole file`);
+      assert.is(r.headers.get('content-range'), undefined);
+    }
+    r = await range('bytes=0-4', [], 'HEAD');
+    assert.equal([r.status, r.headers.get('content-length'), r.headers.get('content-range')], [206, '5', 'bytes 0-4/12']);
+    // If-Range: the range holds only for the version named by the file's own Last-Modified.
+    const modified = (await get(port, '/hello.txt')).headers.get('last-modified')!;
+    assert.ok(!Number.isNaN(Date.parse(modified)), `Last-Modified: ${modified}`);
+    r = await range('bytes=0-4', [`If-Range: ${modified}`]);
+    assert.is(r.status, 206);
+    r = await range('bytes=0-4', ['If-Range: Thu, 01 Jan 1970 00:00:00 GMT']);
+    assert.equal([r.status, r.body.toString()], [200, 'hello world\n'], 'another version: the whole file');
+    r = await range('bytes=0-4', ['If-Range: "an-etag"']);
+    assert.is(r.status, 200, 'no ETags here: an entity tag never matches');
+    // A range of a compressible file is of the stored bytes, not compressed.
+    r = await get(port, '/big.txt', ['Range: bytes=10-29', 'Accept-Encoding: gzip']);
+    assert.equal([r.status, r.headers.get('content-encoding'), r.body.toString()], [206, undefined, site.text.slice(10, 30)]);
+    // Across the file's 64 KiB pieces, from an odd offset.
+    r = await get(port, '/big.bin', ['Range: bytes=100001-2300000']);
+    assert.is(r.status, 206);
+    assert.ok(r.body.equals(site.big.subarray(100001, 2300001)), 'the range, byte for byte');
+    // Outside clients: curl -r, and curl -C - resuming a download that stopped part way.
+    const c = await run('curl', ['-s', '-r', '1000-1999', `http://127.0.0.1:${port}/big.bin`]);
+    assert.ok(Buffer.from(c.stdout, 'latin1').equals(site.big.subarray(1000, 2000)), 'curl -r');
+    const partial = join(site.dir, 'partial.bin');
+    writeFileSync(partial, site.big.subarray(0, 1234567));
+    const resumed = await run('curl', ['-s', '-C', '-', '-o', partial, `http://127.0.0.1:${port}/big.bin`]);
+    assert.is(resumed.code, 0, resumed.stderr);
+    assert.ok(readFileSync(partial).equals(site.big), 'curl -C - completed the file');
+  } finally {
+    await kill_all(srv);
+    site.cleanup();
+  }
+});
+
 test('srv.ts: large files arrive whole; clients that leave mid-file cost no fd', async () => {
   const site = make_site();
   let srv: Program | undefined;
