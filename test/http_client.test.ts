@@ -11,7 +11,7 @@ import {
   type AbstractEventLoop, type Coroutine,
 } from '../src/index.js';
 import {
-  CIMultiDict, CookieJar, FormData, PayloadTooLarge, HttpRequest, HttpResponse, InvalidURL, RemoteDisconnected, Session, TooManyRedirects,
+  BodyStream, CIMultiDict, CookieJar, FormData, PayloadTooLarge, HttpRequest, HttpResponse, InvalidURL, RemoteDisconnected, Session, TooManyRedirects,
   basic_auth, parse_cookie_date, parse_set_cookie, quote_plus, request, urlencode,
 } from '../coroutines/http/index.js';
 import { make_certs, type Certs } from './support/certs.js';
@@ -323,6 +323,131 @@ test('Expect: 100-continue: the body follows the go-ahead; a refusal leaves it u
     } finally {
       session.close();
     }
+  });
+});
+
+test('BodyStream: chunks go chunked, or with the length given; text as UTF-8; a wrong length or chunk is an error', () => {
+  served(echo, function* (srv) {
+    function* chunks(): Generator<Uint8Array | string> {
+      yield Buffer.from('ab');
+      yield 'cd';
+      yield 'é';
+    }
+    let r = yield* request('POST', srv.url('/up'), { data: new BodyStream(chunks()) });
+    let e = yield* echoed(r);
+    assert.is(Buffer.from(e.body, 'latin1').toString('utf8'), 'abcdé');
+    assert.is(echoed_header(e, 'transfer-encoding'), 'chunked');
+    assert.is(echoed_header(e, 'content-type'), 'application/octet-stream');
+    r = yield* request('PUT', srv.url('/up'), { data: new BodyStream(chunks(), { length: 6 }) });
+    e = yield* echoed(r);
+    assert.equal([echoed_header(e, 'content-length'), echoed_header(e, 'transfer-encoding')], ['6', undefined]);
+    assert.is(Buffer.from(e.body, 'latin1').toString('utf8'), 'abcdé');
+    // Fewer bytes than promised would leave the server waiting: the request fails at once instead.
+    let error: unknown = null;
+    try {
+      yield* request('PUT', srv.url('/up'), { data: new BodyStream(chunks(), { length: 7 }), timeout: 5 });
+    } catch (exc) {
+      error = exc;
+    }
+    assert.instance(error, RangeError);
+    assert.match((error as Error).message, /said 7 bytes and gave 6/);
+    error = null;
+    try {
+      yield* request('POST', srv.url('/up'), { data: new BodyStream([Buffer.from('x'), 42 as unknown as string]), timeout: 5 });
+    } catch (exc) {
+      error = exc;
+    }
+    assert.instance(error, TypeError);
+    assert.match((error as Error).message, /chunk must be bytes or text, got number/);
+  });
+  throws_a(() => new BodyStream(42 as unknown as Iterable<string>), TypeError, /needs an iterable of chunks/);
+  throws_a(() => new BodyStream([], { length: -1 }), RangeError, /must be a byte count/);
+  throws_a(() => new HttpRequest('POST', 'http://h/', { data: new BodyStream([]), version: '1.0' }), RangeError, /needs HTTP\/1.1 \(or a BodyStream with its length\)/);
+  assert.is(new HttpRequest('POST', 'http://h/', { data: new BodyStream([], { length: 0 }), version: '1.0' }).headers.get('content-length'), '0');
+});
+
+test('BodyStream: a large upload is paced by the connection (the producer waits), and arrives whole', () => {
+  const CHUNK = 16 * 1024;
+  const COUNT = 1024; // 16 MiB: far more than the socket and the transport buffer hold
+  served((req) => ({ body: JSON.stringify({ length: req.body.length, ok: req.body.every((b, i) => b === Math.floor(i / CHUNK) % 251) }) }), function* (srv) {
+    // Counts loop turns: chunks produced within one turn are what the transport had to buffer at once.
+    let turns = 0;
+    let counting = true;
+    const tick = (): void => {
+      turns++;
+      if (counting) loop.call_soon(tick);
+    };
+    loop.call_soon(tick);
+    const per_turn = new Map<number, number>();
+    function* chunks(): Generator<Uint8Array> {
+      for (let i = 0; i < COUNT; i++) {
+        per_turn.set(turns, (per_turn.get(turns) ?? 0) + 1);
+        yield Buffer.alloc(CHUNK, i % 251);
+      }
+    }
+    try {
+      const r = yield* request('POST', srv.url('/big'), { data: new BodyStream(chunks()) });
+      assert.equal(yield* r.json(), { length: CHUNK * COUNT, ok: true });
+    } finally {
+      counting = false;
+    }
+    const most = Math.max(...per_turn.values());
+    assert.ok(per_turn.size > 4, `the producer was suspended: ${per_turn.size} turns`);
+    assert.ok(most < COUNT / 2, `at most ${most} chunks (of ${COUNT}) went into the buffers in one turn`);
+  });
+});
+
+test('BodyStream: an iterator that throws fails the request with its error, and the connection closes', () => {
+  served(echo, function* (srv) {
+    function* failing(): Generator<Uint8Array> {
+      yield Buffer.from('start');
+      throw new Error('the disk is on fire');
+    }
+    let error: unknown = null;
+    try {
+      yield* request('POST', srv.url('/up'), { data: new BodyStream(failing()), timeout: 5 });
+    } catch (exc) {
+      error = exc;
+    }
+    assert.instance(error, Error);
+    assert.is((error as Error).message, 'the disk is on fire');
+    yield* sleep(0.05);
+    assert.is(srv.requests.length, 0, 'the server never got a whole request');
+  });
+});
+
+test('BodyStream: a 307/308 comes back (the body cannot be sent twice); a 303 is followed as a GET', () => {
+  served((req) => {
+    const m = /^\/r\/(\d+)$/.exec(req.path);
+    if (m) return { status: Number(m[1]), headers: [['Location', '/end']], body: 'moved' };
+    return echo(req);
+  }, function* (srv) {
+    for (const code of [307, 308]) {
+      const r = yield* request('PUT', srv.url(`/r/${code}`), { data: new BodyStream([Buffer.from('once')]) });
+      assert.is(r.status, code);
+      assert.is((yield* r.text()), 'moved');
+    }
+    const r = yield* request('POST', srv.url('/r/303'), { data: new BodyStream([Buffer.from('once')]) });
+    const e = yield* echoed(r);
+    assert.equal([e.method, e.path, e.body], ['GET', '/end', '']);
+    assert.equal(srv.requests.map((q) => q.body.toString()), ['once', 'once', 'once', '']);
+  });
+});
+
+test('BodyStream with Expect: 100-continue: nothing is produced until the go-ahead, nor after a refusal', () => {
+  served(echo, function* (srv) {
+    let started = 0;
+    function* chunks(): Generator<Uint8Array> {
+      started++;
+      yield Buffer.from('after the go-ahead');
+    }
+    let r = yield* request('POST', srv.url('/expect'), { data: new BodyStream(chunks()), expect100: true });
+    assert.is((yield* echoed(r)).body, 'after the go-ahead');
+    assert.is(started, 1);
+    r = yield* request('POST', srv.url('/refuse'), { data: new BodyStream(chunks()), expect100: true });
+    assert.is(r.status, 417);
+    assert.is(started, 1, 'a refused body was never produced');
+    r.close();
   });
 });
 

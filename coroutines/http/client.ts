@@ -19,18 +19,21 @@
  *   many redirects raise TooManyRedirects (Tulip returned the last 3xx response).
  * - Cookies live in a CookieJar (cookies.ts) that honours Domain, Path, Secure and expiry.
  * - `files` is replaced by `data: new FormData()` (multipart/form-data), as aiohttp did later.
+ * - A body produced as it goes (a file read in pieces, say) is `data: new BodyStream(chunks)`: sent chunked
+ *   (or with the Content-Length it is given) by a task of its own while the response is awaited, waiting
+ *   between chunks whenever the connection's write buffer is full, so memory stays bounded whatever its size.
  * - `timeout` covers connecting, sending and the response head, across redirects (Tulip's was per hop).
  */
 import { TextDecoder } from 'node:util';
-import { ConnectionError } from '../../src/errors.js';
+import { ConnectionError, ConnectionResetError } from '../../src/errors.js';
 import { get_event_loop, type AbstractEventLoop } from '../../src/events.js';
-import { CancelledError, type Coroutine } from '../../src/futures.js';
+import { CancelledError, Future, type Coroutine } from '../../src/futures.js';
 import { CERT_NONE, PROTOCOL_TLS_CLIENT, SSLContext, create_default_context } from '../../src/ssl.js';
 import { Task } from '../../src/tasks.js';
 import type { Transport } from '../../src/transports.js';
 import { create_connection } from '../network.js';
 import { EofStream, StreamProtocol, type StreamBuffer } from '../parsers.js';
-import { wait, wait_for } from '../waiting.js';
+import { FIRST_COMPLETED, wait, wait_for } from '../waiting.js';
 import { CookieJar, cookie_pairs, type Cookie, type CookiesInit } from './cookies.js';
 import { BadStatusLine, HttpException, IncompleteRead, InvalidURL, RemoteDisconnected, TooManyRedirects } from './errors.js';
 import { FormData, basic_auth, urlencode, type Params } from './forms.js';
@@ -43,8 +46,23 @@ import type { Session } from './session.js';
 
 // ---- the request ------------------------------------------------------------------------------------------
 
-/** What `data` may be: a form (urlencoded), a FormData (multipart), text, or bytes. */
-export type RequestData = Params | FormData | Uint8Array;
+/**
+ * A request body sent as it is produced: the chunks (bytes, or text sent as UTF-8) are written one by one,
+ * chunked, or with `length` as the Content-Length when it is known. It can be sent once only: a 307 or 308
+ * redirect is not followed with it (the 3xx comes back), and a Session does not retry it.
+ */
+export class BodyStream {
+  readonly length: number | null;
+  constructor(readonly chunks: Iterable<Uint8Array | string>, options: { length?: number | null } = {}) {
+    if (chunks === null || typeof chunks !== 'object' || !(Symbol.iterator in chunks)) throw new TypeError('BodyStream needs an iterable of chunks (a generator, say)');
+    const length = options.length ?? null;
+    if (length !== null && !(Number.isSafeInteger(length) && length >= 0)) throw new RangeError(`BodyStream length must be a byte count, got ${length}`);
+    this.length = length;
+  }
+}
+
+/** What `data` may be: a form (urlencoded), a FormData (multipart), text, bytes, or a BodyStream. */
+export type RequestData = Params | FormData | Uint8Array | BodyStream;
 
 export interface HttpRequestOptions {
   /** Added to the URL's query string. */
@@ -149,6 +167,8 @@ export class HttpRequest {
   readonly version: HttpVersion;
   readonly headers: CIMultiDict;
   readonly body: Buffer;
+  /** A body sent as it is produced (then `body` is empty), or null. */
+  readonly stream: BodyStream | null;
   /** The chunk size when the body is sent chunked, else null. */
   readonly chunked: number | null;
   readonly compress: 'deflate' | 'gzip' | null;
@@ -203,7 +223,10 @@ export class HttpRequest {
     if (!Buffer.isEncoding(encoding)) throw new RangeError(`unknown encoding ${JSON.stringify(encoding)} for the body`);
     let body: Buffer = Buffer.alloc(0);
     let content_type: string | null = null;
-    if (data instanceof FormData) {
+    this.stream = data instanceof BodyStream ? data : null;
+    if (data instanceof BodyStream) {
+      content_type = 'application/octet-stream';
+    } else if (data instanceof FormData) {
       body = data.encode();
       content_type = data.content_type;
     } else if (data instanceof Uint8Array) {
@@ -228,16 +251,18 @@ export class HttpRequest {
     this.compress = compress;
 
     const te = (given.get('transfer-encoding') ?? '').toLowerCase();
+    const stream_length = this.stream?.length ?? null;
     let chunked: number | null = null;
-    if (options.chunked || compress !== null || te.includes('chunked')) {
+    if (options.chunked || compress !== null || te.includes('chunked') || (this.stream !== null && stream_length === null)) {
       chunked = typeof options.chunked === 'number' ? options.chunked : 8192;
       if (!Number.isSafeInteger(chunked) || chunked <= 0) throw new RangeError(`chunked must be true or a positive chunk size, got ${options.chunked}`);
-      if (this.version === HttpVersion10) throw new RangeError('a chunked body needs HTTP/1.1');
+      if (this.version === HttpVersion10) throw new RangeError(`a chunked body needs HTTP/1.1${this.stream !== null ? ' (or a BodyStream with its length)' : ''}`);
     }
     this.chunked = chunked;
     this.headers.delete('content-length');
     this.headers.delete('transfer-encoding');
     if (chunked !== null) this.headers.add('Transfer-Encoding', 'chunked');
+    else if (stream_length !== null) this.headers.add('Content-Length', String(stream_length));
     else if (body.length > 0 || !GET_METHODS.has(this.method)) this.headers.add('Content-Length', String(body.length));
 
     this.expect100 = options.expect100 === true || (given.get('expect') ?? '').toLowerCase() === '100-continue';
@@ -259,31 +284,66 @@ export class HttpRequest {
     this.headers.set('Cookie', [...merged].map(([k, v]) => `${k}=${v}`).join('; '));
   }
 
-  /** @internal the writer, kept while the body waits for `100 Continue` */
+  /** @internal the writer, kept while the body waits for `100 Continue` or is still being streamed */
   _writer: Request | null = null;
+  /** @internal the task sending a BodyStream, once it has started */
+  _upload: Task<void> | null = null;
+  private _protocol: ClientProtocol | null = null;
+  private _loop: AbstractEventLoop | null = null;
 
   /**
    * Writes the request on `transport` (the body too, unless it waits for `100 Continue`) and returns the
-   * response to start(). `close` asks the server to close the connection after answering.
+   * response to start(). `close` asks the server to close the connection after answering. A BodyStream is
+   * sent by a task of its own, paced by `protocol` (the connection's, which it needs).
    */
-  send(transport: Transport, close = false): HttpResponse {
+  send(transport: Transport, close = false, protocol: ClientProtocol | null = null, loop: AbstractEventLoop = get_event_loop()): HttpResponse {
+    if (this.stream !== null && protocol === null) throw new TypeError("a BodyStream is paced by its connection: send(transport, close, protocol)");
     const writer = new Request(transport, this.method, this.path, { http_version: this.version, close });
     if (this.compress !== null) writer.add_compression_filter(this.compress);
-    if (this.chunked !== null) writer.add_chunking_filter(this.chunked);
+    if (this.chunked !== null && this.stream === null) writer.add_chunking_filter(this.chunked);
     writer.add_headers(...this.headers);
     writer.send_headers();
     this._writer = writer;
-    if (!this.expect100 || this.body.length === 0) this.write_body();
+    this._protocol = protocol;
+    this._loop = loop;
+    if (!this.expect100 || (this.body.length === 0 && this.stream === null)) this.write_body();
     return new HttpResponse(this.method, this.url);
   }
 
-  /** @internal Writes the body (once) and ends the request. */
+  /** @internal Writes the body (once) and ends the request; a BodyStream is sent by a task of its own. */
   write_body(): void {
     const writer = this._writer;
-    if (writer === null) return;
+    if (writer === null || this._upload !== null) return;
+    if (this.stream !== null) {
+      this._upload = new Task(this._send_stream(writer, this.stream), { loop: this._loop! });
+      return;
+    }
     this._writer = null;
     if (this.body.length > 0) writer.write(this.body);
     writer.write_eof();
+  }
+
+  /** The upload: each chunk, then a wait while the write buffer is full; the request ends with the last. */
+  private *_send_stream(writer: Request, stream: BodyStream): Coroutine<void> {
+    const protocol = this._protocol!;
+    let sent = 0;
+    for (const chunk of stream.chunks) {
+      if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) throw new TypeError(`a BodyStream chunk must be bytes or text, got ${chunk === null ? 'null' : typeof chunk}`);
+      writer.write(chunk);
+      sent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+      yield* protocol.drain();
+    }
+    if (stream.length !== null && sent !== stream.length) {
+      throw new RangeError(`the BodyStream said ${stream.length} bytes and gave ${sent}`);
+    }
+    writer.write_eof();
+    this._writer = null;
+  }
+
+  /** @internal Stops an upload still under way (the response is done with, or the request failed). */
+  _stop_upload(): void {
+    const upload = this._upload;
+    if (upload !== null && !upload.done()) upload.cancel();
   }
 }
 
@@ -300,6 +360,35 @@ export class ClientProtocol extends StreamProtocol {
   received = 0;
   /** The peer ended its side, or the connection is gone. */
   eof = false;
+  private _write_paused = false;
+  /** The upload waiting in drain(), if any (one request at a time uses a connection). */
+  private _drain_waiter: Future<null> | null = null;
+  private _lost: Error | null = null;
+
+  override pause_writing(): void {
+    this._write_paused = true;
+  }
+
+  override resume_writing(): void {
+    this._write_paused = false;
+    this._wake(null);
+  }
+
+  /** Returns at once unless the transport's write buffer is above its high-water mark; then waits. */
+  *drain(): Coroutine<void> {
+    if (this._lost !== null) throw this._lost;
+    if (!this._write_paused) return;
+    const waiter = (this._drain_waiter = new Future<null>({ loop: get_event_loop() }));
+    yield* waiter;
+  }
+
+  private _wake(exc: Error | null): void {
+    const waiter = this._drain_waiter;
+    this._drain_waiter = null;
+    if (waiter === null || waiter.done()) return;
+    if (exc === null) waiter.set_result(null);
+    else waiter.set_exception(exc);
+  }
 
   override data_received(data: Buffer): void {
     this.received += data.length;
@@ -313,6 +402,8 @@ export class ClientProtocol extends StreamProtocol {
 
   override connection_lost(exc: Error | null): void {
     this.eof = true;
+    this._lost = exc ?? new ConnectionResetError(null, 'the connection closed while the request body was being sent');
+    this._wake(this._lost);
     super.connection_lost(exc);
   }
 
@@ -383,6 +474,8 @@ export class HttpResponse {
   /** @internal */ _connection: Connection | null = null;
   private _body: Buffer | null = null;
   private _reusable = false;
+  /** The request this answers, while its body may still be going out. */
+  private _request: HttpRequest | null = null;
 
   constructor(readonly method: string, readonly url_object: URL) {}
 
@@ -420,24 +513,12 @@ export class HttpResponse {
     this._connection = connection;
     this.transport = connection.transport;
     const stream = (this.stream = connection.protocol.stream);
+    this._request = request;
     let message: RawResponseMessage;
     for (let interim = 0; ; interim++) {
       if (interim > MAX_INTERIM) throw new HttpException(`more than ${MAX_INTERIM} interim (1xx) responses`);
       const out = stream.set_parser(http_response_parser(options.limits), { loop });
-      if (request !== null && request._writer !== null) {
-        // The body waits for `100 Continue`; servers that ignore Expect get it after a second anyway.
-        const head = new Task(out.read(), { loop });
-        try {
-          const [done] = yield* wait([head], { timeout: CONTINUE_TIMEOUT, loop });
-          if (done.size === 0) request.write_body();
-          message = yield* head;
-        } catch (e) {
-          head.cancel();
-          throw e;
-        }
-      } else {
-        message = yield* out.read();
-      }
+      message = request !== null && request._writer !== null ? yield* read_head_while_sending(out.read(), request, loop) : yield* out.read();
       if (message.code >= 100 && message.code < 200 && message.code !== 101) {
         if (message.code === 100) request?.write_body();
         continue;
@@ -506,6 +587,8 @@ export class HttpResponse {
     const connection = this._connection;
     if (connection === null) return;
     this._connection = null;
+    // A body still going out when the answer came (the server did not wait for it) is not sent on.
+    this._request?._stop_upload();
     connection.release(this._reusable && this.content.at_eof() && this.content.exception() === null);
   }
 
@@ -514,6 +597,7 @@ export class HttpResponse {
     const connection = this._connection;
     this._connection = null;
     this.transport = null;
+    this._request?._stop_upload();
     connection?.release(false);
   }
 
@@ -542,13 +626,46 @@ export class HttpResponse {
   }
 }
 
+/**
+ * The next response head, read while the request body is still due: it waits for `100 Continue` (servers
+ * that ignore Expect get the body after a second anyway), or a BodyStream is being uploaded. An upload
+ * that fails before the answer comes (its chunks' iterator threw, or the connection broke) fails the request
+ * with that error.
+ */
+function* read_head_while_sending(read: Coroutine<RawResponseMessage>, request: HttpRequest, loop: AbstractEventLoop): Coroutine<RawResponseMessage> {
+  const head = new Task(read, { loop });
+  try {
+    if (request._upload === null) {
+      const [done] = yield* wait([head], { timeout: CONTINUE_TIMEOUT, loop });
+      if (done.size === 0) request.write_body();
+    }
+    const upload = request._upload;
+    if (upload !== null && !head.done()) {
+      // An answer that comes first leaves the upload running: the server may still be reading it.
+      upload.add_done_callback(retrieve_exception);
+      yield* wait<unknown>([head, upload], { return_when: FIRST_COMPLETED, loop });
+      if (!head.done() && !upload.cancelled() && upload.exception() !== null) throw upload.exception();
+    }
+    return yield* head;
+  } catch (e) {
+    head.cancel();
+    throw e;
+  }
+}
+
+/** Marks a task's exception as seen: what an upload hits after the answer came is of no one's concern. */
+function retrieve_exception(task: Future<void>): void {
+  if (!task.cancelled()) task.exception();
+}
+
 /** Sends `req` on `connection` and reads the response head (Tulip's `start(req, loop)` on a given connection). */
 export function* send_request(req: HttpRequest, connection: Connection, options: StartOptions & { close?: boolean } = {}): Coroutine<HttpResponse> {
   connection.protocol.received = 0;
   try {
-    const resp = req.send(connection.transport, options.close ?? false);
+    const resp = req.send(connection.transport, options.close ?? false, connection.protocol, options.loop);
     return yield* resp.start(connection, req, options);
   } catch (e) {
+    req._stop_upload();
     connection.release(false);
     if (connection.protocol.received === 0 && is_disconnect(e) && !(e instanceof RemoteDisconnected)) throw new RemoteDisconnected(req.url.href, e);
     throw e;
@@ -620,6 +737,8 @@ function* follow(req: HttpRequest, options: RequestOptions, loop: AbstractEventL
     resp.history = history.slice();
     const location = resp.headers.get('location') ?? resp.headers.get('uri');
     if (options.allow_redirects === false || !REDIRECTS.has(resp.status) || location === undefined) return resp;
+    // A 307/308 repeats the body, and a BodyStream has been sent already: the redirect is the answer.
+    if (resp.status >= 307 && req.stream !== null) return resp;
 
     if (history.length >= max_redirects) {
       resp.close();

@@ -17,7 +17,7 @@ export {
   type Handler, type HandlerResponse, type ResponseBody, type ServeOptions,
 } from './handler.js';
 export {
-  ClientProtocol, HttpRequest, HttpResponse, request,
+  BodyStream, ClientProtocol, HttpRequest, HttpResponse, request,
   type HttpRequestOptions, type RequestData, type RequestOptions,
 } from './client.js';
 export { Session, type SessionOptions } from './session.js';

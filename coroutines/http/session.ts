@@ -15,7 +15,8 @@
  * A pooled connection can still be stale: the server may close it just as we send. A connection the
  * server is known to have closed (EOF seen, or stray bytes waiting) is dropped before anything is sent;
  * one that fails with nothing received after the request went out is retried once on a new connection, but
- * only for idempotent methods (RFC 9110 9.2.2): a POST may have been acted on.
+ * only for idempotent methods (RFC 9110 9.2.2): a POST may have been acted on; and never with a BodyStream,
+ * which can be sent once.
  */
 import type { AbstractEventLoop, TimerHandle } from '../../src/events.js';
 import { get_event_loop } from '../../src/events.js';
@@ -137,7 +138,7 @@ export class Session {
       } catch (e) {
         // send_request released (closed) the connection. A reused one that got nothing back was stale:
         // one more try on a new connection, when repeating the request is harmless.
-        if (reused && conn.protocol.received === 0 && IDEMPOTENT_METHODS.has(req.method) && is_disconnect(e)) {
+        if (reused && conn.protocol.received === 0 && IDEMPOTENT_METHODS.has(req.method) && req.stream === null && is_disconnect(e)) {
           conn = null;
           continue;
         }
