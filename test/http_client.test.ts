@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { deflateRawSync, deflateSync, gunzipSync, gzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import {
-  PROTOCOL_TLS_SERVER, SSLCertVerificationError, SSLContext, TimeoutError, create_default_context, gather, set_event_loop, sleep,
+  PROTOCOL_TLS_SERVER, Protocol, SSLCertVerificationError, SSLContext, TimeoutError, create_default_context, gather, set_event_loop, sleep,
   type AbstractEventLoop, type Coroutine,
 } from '../src/index.js';
 import {
@@ -414,6 +414,48 @@ test('BodyStream: an iterator that throws fails the request with its error, and 
     yield* sleep(0.05);
     assert.is(srv.requests.length, 0, 'the server never got a whole request');
   });
+});
+
+test('BodyStream: an answer that comes before the body is done stops the upload once the response is done with', () => {
+  // A server that refuses as soon as it sees the head, then reads on and drops whatever comes (as a server
+  // does that wants the client to notice the answer instead of a reset).
+  let received = 0;
+  class EarlyRefusal extends Protocol {
+    private answered = false;
+    private transport: import('../src/index.js').Transport | null = null;
+    override connection_made(transport: import('../src/index.js').Transport): void {
+      this.transport = transport;
+    }
+    override data_received(data: Buffer): void {
+      received += data.length;
+      if (!this.answered && data.includes('\r\n\r\n')) {
+        this.answered = true;
+        this.transport!.write(Buffer.from('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n'));
+      }
+    }
+  }
+  run(loop, (function* () {
+    const server = yield* loop.create_server(() => new EarlyRefusal(), '127.0.0.1', 0);
+    const port = (server.sockets![0]!.getsockname() as [string, number])[1];
+    let produced = 0;
+    function* endless(): Generator<Uint8Array> {
+      for (;;) {
+        produced++;
+        yield Buffer.alloc(16 * 1024, 0x61);
+      }
+    }
+    try {
+      const r = yield* request('POST', `http://127.0.0.1:${port}/upload`, { data: new BodyStream(endless()), timeout: 10 });
+      assert.is(r.status, 413);
+      assert.is((yield* r.read()).length, 0);
+      const at_answer = produced;
+      yield* sleep(0.1);
+      assert.is(produced, at_answer, 'nothing was produced after the response was done with');
+      assert.ok(received > 0, 'part of the body went out before the answer');
+    } finally {
+      server.close();
+    }
+  })());
 });
 
 test('BodyStream: a 307/308 comes back (the body cannot be sent twice); a 303 is followed as a GET', () => {
