@@ -342,6 +342,10 @@ test('BodyStream: chunks go chunked, or with the length given; text as UTF-8; a 
     e = yield* echoed(r);
     assert.equal([echoed_header(e, 'content-length'), echoed_header(e, 'transfer-encoding')], ['6', undefined]);
     assert.is(Buffer.from(e.body, 'latin1').toString('utf8'), 'abcdé');
+    r = yield* request('POST', srv.url('/up'), { data: new BodyStream(chunks()), compress: true });
+    e = yield* echoed(r);
+    assert.equal([echoed_header(e, 'content-encoding'), echoed_header(e, 'transfer-encoding')], ['deflate', 'chunked']);
+    assert.is(inflateSync(Buffer.from(e.body, 'latin1')).toString('utf8'), 'abcdé', 'compressed as it streamed');
     // Fewer bytes than promised would leave the server waiting: the request fails at once instead.
     let error: unknown = null;
     try {
