@@ -420,10 +420,11 @@ test('BodyStream: an iterator that throws fails the request with its error, and 
   });
 });
 
-test('BodyStream: an answer that comes before the body is done stops the upload once the response is done with', () => {
+test('BodyStream: an answer before the body is done, or a timeout, stops the upload', () => {
   // A server that refuses as soon as it sees the head, then reads on and drops whatever comes (as a server
   // does that wants the client to notice the answer instead of a reset).
   let received = 0;
+  let silent = false;
   class EarlyRefusal extends Protocol {
     private answered = false;
     private transport: import('../src/index.js').Transport | null = null;
@@ -432,7 +433,7 @@ test('BodyStream: an answer that comes before the body is done stops the upload 
     }
     override data_received(data: Buffer): void {
       received += data.length;
-      if (!this.answered && data.includes('\r\n\r\n')) {
+      if (!silent && !this.answered && data.includes('\r\n\r\n')) {
         this.answered = true;
         this.transport!.write(Buffer.from('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n'));
       }
@@ -456,6 +457,18 @@ test('BodyStream: an answer that comes before the body is done stops the upload 
       yield* sleep(0.1);
       assert.is(produced, at_answer, 'nothing was produced after the response was done with');
       assert.ok(received > 0, 'part of the body went out before the answer');
+      // A server that reads on and never answers: the timeout ends the request, and the upload with it.
+      silent = true;
+      let error: unknown = null;
+      try {
+        yield* request('POST', `http://127.0.0.1:${port}/upload`, { data: new BodyStream(endless()), timeout: 0.2 });
+      } catch (exc) {
+        error = exc;
+      }
+      assert.instance(error, TimeoutError);
+      const at_timeout = produced;
+      yield* sleep(0.1);
+      assert.is(produced, at_timeout, 'nothing was produced after the timeout');
     } finally {
       server.close();
     }
