@@ -37,7 +37,8 @@ const EINTR = errno['EINTR']!;
 const ECONNREFUSED = errno['ECONNREFUSED']!;
 const C = binding.constants;
 
-/** @internal The least room a read is given (a socket read takes the rest of the slab, at least this). */
+/** @internal The most one recv() asks for. Protocols bound their buffering in chunks (the HTTP server pauses
+ * reading past 16 unread body chunks), so this also bounds what they hold: do not let a read take more. */
 export const READ_MAX = 256 * 1024;
 /** Reads at least this large are handed out as views of the slab instead of being copied. */
 const VIEW_MIN = 32 * 1024;
@@ -395,8 +396,8 @@ export class SelectorSocketTransport extends StreamWriterBase<Protocol> implemen
 
   protected _read_ready(): void {
     if (this._buffered !== null) return this._read_ready_buffered(this._buffered);
-    // Into the rest of the slab (at least READ_MAX): the fewest arguments, each one costs a conversion.
-    const n = binding.recv(this._fd, ReadSlab.reserve(), ReadSlab.used);
+    // No flags argument: each one passed costs a conversion, and this runs once per message.
+    const n = binding.recv(this._fd, ReadSlab.reserve(), ReadSlab.used, READ_MAX);
     if (n > 0) this._protocol.data_received(ReadSlab.take(n));
     else this._read_eof_or_error(n);
   }
