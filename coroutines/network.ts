@@ -14,7 +14,7 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 import { OSError } from '../src/errors.js';
 import { SSLContext, create_default_context } from '../src/ssl.js';
-import { check_ssl_timeouts, type SSLTimeouts } from '../src/sslproto.js';
+import { SSLProtocol, check_ssl_timeouts, type SSLProtocolTransport, type SSLTimeouts } from '../src/sslproto.js';
 import type { AbstractEventLoop } from '../src/events.js';
 import { Future, type Coroutine } from '../src/futures.js';
 import type { BaseProtocol, DatagramProtocol, Protocol, ProtocolOrBuffered } from '../src/protocols.js';
@@ -155,6 +155,54 @@ function bind_local(sock: Socket, family: number, local: Array<[number, number, 
   }
   if (errors.length === 0) throw new OSError(null, `no local address of family ${family} to bind to`);
   raise_all(errors);
+}
+
+export interface StartTlsOptions extends SSLTimeouts {
+  /** The side of the handshake: false (a client) unless this end accepted the connection. */
+  server_side?: boolean;
+  /** The name to verify the server's certificate against (and to send as SNI); clients only. */
+  server_hostname?: string | null;
+}
+
+/**
+ * Puts TLS under an established connection (asyncio 3.7's `loop.start_tls`): what STARTTLS protocols (SMTP,
+ * IMAP, LDAP, PostgreSQL) do after a plain-text exchange. `transport` is handed to a TLS layer, and the
+ * transport returned is the one to use from then on: `protocol` receives the decrypted data (its
+ * `connection_made` is not called again), never before start_tls has returned. Reading pauses while the
+ * layers are swapped, so no TLS record reaches the plain protocol; bytes it had already read are its own.
+ * A server answering a STARTTLS command should `pause_reading()` before it sends its go-ahead, for the
+ * same reason: the client's first record may follow at once. A failed handshake closes the connection and
+ * raises its error.
+ */
+export function* start_tls(
+  loop: AbstractEventLoop, transport: Transport, protocol: ProtocolOrBuffered, sslcontext: SSLContext, options: StartTlsOptions = {},
+): Coroutine<SSLProtocolTransport> {
+  if (!(sslcontext instanceof SSLContext)) throw new TypeError(`start_tls() needs an SSLContext, got ${describe(sslcontext)}`);
+  check_ssl_timeouts(sslcontext, options);
+  const server_side = options.server_side ?? false;
+  const server_hostname = options.server_hostname ?? null;
+  if (server_side && server_hostname !== null) throw new RangeError('server_hostname is only meaningful for a client');
+  if (transport.is_closing()) throw new RangeError('start_tls() needs an open transport');
+  const waiter = new Future<null>({ loop });
+  const ssl_protocol = new SSLProtocol(loop, protocol, sslcontext, waiter, server_side, server_hostname, options, false);
+  transport.pause_reading();
+  transport.set_protocol(ssl_protocol);
+  // The handshake starts on the next turn, and only then may records be read, by the TLS layer.
+  const made = loop.call_soon(() => ssl_protocol.connection_made(transport));
+  const resumed = loop.call_soon(() => transport.resume_reading());
+  try {
+    yield* waiter;
+  } catch (e) {
+    made.cancel();
+    resumed.cancel();
+    transport.close();
+    throw e;
+  }
+  return ssl_protocol._app_transport;
+}
+
+function describe(v: unknown): string {
+  return v === null ? 'null' : typeof v === 'object' ? (v.constructor?.name ?? 'an object') : typeof v;
 }
 
 export interface ServingOptions extends SSLTimeouts {

@@ -24,11 +24,13 @@ import {
 } from './executor.js';
 import type { DatagramProtocol, Protocol, BaseProtocol, ProtocolOrBuffered } from './protocols.js';
 import type { Socket } from './socket.js';
+import type { SSLContext } from './ssl.js';
+import type { SSLProtocolTransport } from './sslproto.js';
 import type { DatagramTransport, Transport } from './transports.js';
 import { getaddrinfo, getnameinfo, type AddrInfo, type LookupOptions } from '../coroutines/lookup.js';
 import {
-  Server, create_connection, create_datagram_endpoint, create_server, start_serving, stop_serving,
-  type ConnectionOptions, type DatagramOptions, type ServingOptions,
+  Server, create_connection, create_datagram_endpoint, create_server, start_serving, start_tls, stop_serving,
+  type ConnectionOptions, type DatagramOptions, type ServingOptions, type StartTlsOptions,
 } from '../coroutines/network.js';
 
 /**
@@ -380,6 +382,9 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   }
   override create_connection<P extends ProtocolOrBuffered>(protocol_factory: () => P, host?: string | null, port?: number | string | null, options?: ConnectionOptions): Coroutine<[Transport, P]> {
     return create_connection(this, protocol_factory, host, port, options);
+  }
+  override start_tls(transport: Transport, protocol: ProtocolOrBuffered, sslcontext: SSLContext, options?: StartTlsOptions): Coroutine<SSLProtocolTransport> {
+    return start_tls(this, transport, protocol, sslcontext, options);
   }
   override start_serving(protocol_factory: () => BaseProtocol, host?: string | null, port?: number | string | null, options?: ServingOptions): Coroutine<Socket[]> {
     return start_serving(this, protocol_factory, host, port, options);

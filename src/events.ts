@@ -13,7 +13,7 @@ import { NotImplementedError, RuntimeError } from './errors.js';
 import { logger } from './log.js';
 import type { SockAddr } from './binding.js';
 import type { SSLContext } from './ssl.js';
-import type { SSLTimeouts } from './sslproto.js';
+import type { SSLProtocolTransport, SSLTimeouts } from './sslproto.js';
 import type { Future, Coroutine } from './futures.js';
 import type { BaseProtocol } from './protocols.js';
 import type { Socket } from './socket.js';
@@ -24,7 +24,7 @@ import type { InetAddress } from './binding.js';
 import type { ConcurrentFuture, Executor, ExecutorFunction } from './executor.js';
 import type { AddrInfo, LookupOptions } from '../coroutines/lookup.js';
 import type {
-  ConnectionOptions, DatagramOptions, Server, ServingOptions, UnixConnectionOptions, UnixServingOptions,
+  ConnectionOptions, DatagramOptions, Server, ServingOptions, StartTlsOptions, UnixConnectionOptions, UnixServingOptions,
 } from '../coroutines/network.js';
 import type { PipeLike } from './unix_events.js';
 import type { ReadTransport, WriteTransport } from './transports.js';
@@ -241,6 +241,10 @@ export abstract class AbstractEventLoop {
   }
   create_datagram_endpoint<P extends DatagramProtocol>(protocol_factory: () => P, options?: DatagramOptions): Coroutine<[DatagramTransport, P]> {
     return not_implemented('create_datagram_endpoint');
+  }
+  /** TLS under an established connection (asyncio 3.7): use the transport it returns from then on. */
+  start_tls(transport: Transport, protocol: ProtocolOrBuffered, sslcontext: SSLContext, options?: StartTlsOptions): Coroutine<SSLProtocolTransport> {
+    return not_implemented('start_tls');
   }
 
   // Unix domain sockets: coroutines, as create_connection / create_server with a path instead of host/port.

@@ -55,8 +55,8 @@ export {
 } from './executor.js';
 export {
   Server, create_connection, create_datagram_endpoint, create_server, create_unix_connection, create_unix_server,
-  start_serving, stop_serving,
-  type ConnectionOptions, type DatagramOptions, type ServingOptions, type UnixConnectionOptions, type UnixServingOptions,
+  start_serving, start_tls, stop_serving,
+  type ConnectionOptions, type DatagramOptions, type ServingOptions, type StartTlsOptions, type UnixConnectionOptions, type UnixServingOptions,
 } from '../coroutines/network.js';
 export { getaddrinfo, getnameinfo, type AddrInfo, type LookupOptions } from '../coroutines/lookup.js';
 export * as ssl from './ssl.js';

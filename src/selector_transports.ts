@@ -167,6 +167,14 @@ export abstract class SelectorTransportBase<P extends BaseProtocol> {
     return !this._paused && !this._closing && !this._read_eof;
   }
 
+  get_protocol(): P {
+    return this._protocol;
+  }
+
+  set_protocol(protocol: P): void {
+    this._protocol = protocol;
+  }
+
   get_extra_info(name: string, default_value: unknown = null): unknown {
     const v = this._extra[name];
     return v === undefined || v === null ? default_value : v;
@@ -392,6 +400,12 @@ export class SelectorSocketTransport extends StreamWriterBase<Protocol> implemen
       binding.setsockopt(this._fd, C.IPPROTO_TCP, C.TCP_NODELAY, 1);
     }
     this._start(waiter);
+  }
+
+  /** A new protocol may supply its own buffers, or stop doing so. */
+  override set_protocol(protocol: Protocol): void {
+    super.set_protocol(protocol);
+    this._buffered = is_buffered_protocol(protocol) ? protocol : null;
   }
 
   protected _read_ready(): void {

@@ -91,6 +91,8 @@ export class SSLProtocol extends Protocol {
     readonly server_side: boolean,
     server_hostname: string | null,
     timeouts: SSLTimeouts = {},
+    /** False for start_tls: the application protocol is connected already, over the plain transport. */
+    private readonly _call_connection_made = true,
   ) {
     super();
     this._handshake_timeout = timeouts.ssl_handshake_timeout ?? SSL_HANDSHAKE_TIMEOUT;
@@ -190,14 +192,22 @@ export class SSLProtocol extends Protocol {
     };
     this._app_connected = true;
     try {
-      this._app_protocol.connection_made(this._app_transport);
+      if (this._call_connection_made) this._app_protocol.connection_made(this._app_transport);
     } catch (e) {
       this._fatal(e as Error, 'Error in the protocol\'s connection_made()');
       return;
     }
     this._wake_waiter(null);
-    // Application data may have come in the same segment as the peer's last handshake message.
-    if (this._state === State.WRAPPED) this._do_read();
+    // Application data may have come in the same segment as the peer's last handshake message. Under
+    // start_tls it waits one turn, behind the waiter's callbacks: the coroutine that asked gets the new
+    // transport before its protocol gets the first decrypted bytes (and so can answer them on it).
+    if (this._call_connection_made) {
+      if (this._state === State.WRAPPED) this._do_read();
+    } else {
+      this._loop.call_soon(() => {
+        if (this._state === State.WRAPPED) this._do_read();
+      });
+    }
   }
 
   private _on_handshake_failed(exc: Error): void {
@@ -466,10 +476,10 @@ export class SSLProtocolTransport extends Transport {
     return tcp?.get_write_buffer_limits?.() ?? [0, 0];
   }
 
-  get_protocol(): ProtocolOrBuffered {
+  override get_protocol(): ProtocolOrBuffered {
     return this._ssl_protocol._get_app_protocol();
   }
-  set_protocol(p: ProtocolOrBuffered): void {
+  override set_protocol(p: ProtocolOrBuffered): void {
     this._ssl_protocol._set_app_protocol(p);
   }
 

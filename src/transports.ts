@@ -6,6 +6,7 @@
  * and never blocks — what the socket does not take at once is buffered, in order, and written when the
  * socket is writable. `close()` flushes that buffer first; `abort()` drops it.
  */
+import type { BaseProtocol } from './protocols.js';
 import { NotImplementedError } from './errors.js';
 
 function nope(name: string): never {
@@ -23,6 +24,14 @@ export abstract class BaseTransport {
   }
   is_closing(): boolean {
     return nope('is_closing');
+  }
+  /** The protocol this transport calls (asyncio 3.7). */
+  get_protocol(): BaseProtocol {
+    return nope('get_protocol');
+  }
+  /** Hands the connection to another protocol from now on (start_tls does, to put TLS under one). */
+  set_protocol(_protocol: BaseProtocol): void {
+    nope('set_protocol');
   }
 }
 

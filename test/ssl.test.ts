@@ -9,7 +9,7 @@ import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CERT_REQUIRED, ConnectionAbortedError, ConnectionRefusedError, FileNotFoundError, Future, PROTOCOL_TLS_CLIENT, PROTOCOL_TLS_SERVER,
-  Protocol, SSLCertVerificationError, SSLContext, SSLError, Socket, AF_INET, SOCK_STREAM, create_default_context, sleep,
+  Protocol, SSLCertVerificationError, SSLContext, SSLError, Socket, AF_INET, SOCK_STREAM, Task, create_default_context, sleep,
   type AbstractEventLoop, type Coroutine, type Transport,
 } from '../src/index.js';
 import { binding } from '../src/binding.js';
@@ -90,6 +90,13 @@ class Collector extends Protocol {
     if (exc) this.done.set_exception(exc);
     else this.done.set_result(Buffer.concat(this.chunks));
   }
+}
+
+/** Runs the loop until what `p` collected contains `text` (10 s at most), then checks that it does. */
+function read_until(loop: AbstractEventLoop, p: Collector, text: string): void {
+  const t0 = loop.time();
+  while (!Buffer.concat(p.chunks).toString('latin1').includes(text) && loop.time() - t0 < 10) loop.run_until_complete(sleep(0.005));
+  assert.match(Buffer.concat(p.chunks).toString('latin1'), text);
 }
 
 function port_of(sock: Socket): number {
@@ -190,6 +197,129 @@ for (const { name, make_loop } of backends) {
     });
   });
 }
+
+/**
+ * A line protocol that turns to TLS on a STARTTLS command: the plain half answers commands, then
+ * start_tls() puts TLS under the same connection and the protocol goes on over the transport it returns.
+ * As a server it speaks just enough SMTP for `openssl s_client -starttls smtp`: 220 greeting, EHLO, STARTTLS;
+ * over TLS it answers one line with "echo: LINE" and closes.
+ */
+class StartTlsServer extends Protocol {
+  plain!: Transport;
+  tls: Transport | null = null;
+  fd_before = -1;
+  private lines = '';
+  lost: Error | null | undefined = undefined;
+  constructor(private readonly loop: AbstractEventLoop) {
+    super();
+  }
+  override connection_made(t: Transport): void {
+    this.plain = t;
+    this.fd_before = (t.get_extra_info('socket') as Socket).fileno();
+    t.write(Buffer.from('220 tulip ESMTP\r\n'));
+  }
+  override data_received(data: Buffer): void {
+    if (this.tls !== null) {
+      this.tls.write(Buffer.concat([Buffer.from('echo: '), data]));
+      this.tls.close();
+      return;
+    }
+    this.lines += data.toString('latin1');
+    for (let i = this.lines.indexOf('\r\n'); i >= 0; i = this.lines.indexOf('\r\n')) {
+      const line = this.lines.slice(0, i);
+      this.lines = this.lines.slice(i + 2);
+      if (/^EHLO/i.test(line)) this.plain.write(Buffer.from('250-tulip\r\n250 STARTTLS\r\n'));
+      else if (/^STARTTLS/i.test(line)) {
+        // Stop reading before the go-ahead: the client's first TLS record may follow at once.
+        this.plain.pause_reading();
+        this.plain.write(Buffer.from('220 go ahead\r\n'));
+        const self = this;
+        new Task((function* () {
+          self.tls = yield* self.loop.start_tls(self.plain, self, server_context(), { server_side: true });
+        })(), { loop: this.loop });
+        return;
+      } else this.plain.write(Buffer.from('500 what?\r\n'));
+    }
+  }
+  override connection_lost(exc: Error | null): void {
+    this.lost = exc;
+  }
+}
+
+for (const { name, make_loop } of backends) {
+  test(`${name}: start_tls upgrades a plain connection after STARTTLS; the same socket, verified, data both ways`, () => {
+    with_loop(make_loop, (loop) => {
+      let server_side: StartTlsServer | null = null;
+      const server = loop.run_until_complete(loop.create_server(() => (server_side = new StartTlsServer(loop)), '127.0.0.1', 0));
+      const port = port_of(server.sockets![0]!);
+      // The client: a Collector that first reads the plain replies.
+      const [plain, p] = loop.run_until_complete(loop.create_connection(() => new Collector(loop), '127.0.0.1', port));
+      read_until(loop, p, '220 tulip');
+      plain.write(Buffer.from('EHLO me\r\nSTARTTLS\r\n'));
+      read_until(loop, p, '220 go ahead');
+      p.chunks = [];
+      const tls = loop.run_until_complete(loop.start_tls(plain, p, client_context(), { server_hostname: 'localhost' }));
+      assert.ok(tls !== plain, 'a new transport');
+      assert.is((tls.get_extra_info('socket') as Socket).fileno(), (plain.get_extra_info('socket') as Socket).fileno(), 'over the same socket');
+      assert.equal((tls.get_extra_info('peercert') as { subject: Array<Array<[string, string]>> }).subject[0], [['commonName', 'localhost']]);
+      assert.ok(Array.isArray(tls.get_extra_info('cipher')));
+      p.transport = tls; // the Collector closes what it was given; from now on that is the TLS transport
+      tls.write(Buffer.from('over TLS\r\n'));
+      const got = loop.run_until_complete(p.done);
+      assert.is(got.toString(), 'echo: over TLS\r\n', 'only decrypted bytes reached the protocol');
+      assert.is(server_side!.fd_before, (server_side!.tls!.get_extra_info('socket') as Socket).fileno());
+      loop.run_until_complete(sleep(0.05));
+      assert.is(server_side!.lost, null, 'the server closed with close_notify');
+      // Bad arguments are clear errors, before anything is touched.
+      expect_error(TypeError, () => loop.run_until_complete(loop.start_tls(plain, p, {} as SSLContext)));
+      expect_error(RangeError, () => loop.run_until_complete(loop.start_tls(plain, p, server_context(), { server_side: true, server_hostname: 'x' })));
+      expect_error(RangeError, () => loop.run_until_complete(loop.start_tls(plain, p, client_context())));
+      server.close();
+      loop.run_until_complete(server.wait_closed());
+    });
+  });
+}
+
+test('start_tls: a failed handshake closes the connection and raises its error', () => {
+  with_loop(() => backends[0]!.make_loop(), (loop) => {
+    const server = loop.run_until_complete(loop.create_server(() => new StartTlsServer(loop), '127.0.0.1', 0));
+    const port = port_of(server.sockets![0]!);
+    const [plain, p] = loop.run_until_complete(loop.create_connection(() => new Collector(loop), '127.0.0.1', port));
+    plain.write(Buffer.from('STARTTLS\r\n'));
+    read_until(loop, p, '220 go ahead');
+    // The server's certificate is for localhost and 127.0.0.1: another name fails verification.
+    const e = expect_error(SSLCertVerificationError, () => loop.run_until_complete(loop.start_tls(plain, p, client_context(), { server_hostname: 'not-this-host' })));
+    assert.match(e.message, /not-this-host|hostname/i);
+    assert.ok(plain.is_closing(), 'the connection is closed');
+    server.close();
+    loop.run_until_complete(server.wait_closed());
+  });
+});
+
+test('interop: openssl s_client -starttls smtp against a tulip server using start_tls', async () => {
+  await with_loop_async(async (loop) => {
+    let made: StartTlsServer | null = null;
+    const [sock] = loop.run_until_complete(loop.start_serving(() => (made = new StartTlsServer(loop)), '127.0.0.1', 0));
+    const input = join(certs.dir, 'starttls.in'), output = join(certs.dir, 'starttls.out');
+    writeFileSync(input, 'ping\n');
+    const fin = openSync(input, 'r'), fout = openSync(output, 'w');
+    const child = spawn('openssl', ['s_client', '-starttls', 'smtp', '-connect', `127.0.0.1:${port_of(sock!)}`, '-CAfile', certs.ca, '-servername', 'localhost', '-verify_return_error', '-ign_eof'], { stdio: [fin, fout, fout] });
+    closeSync(fin);
+    closeSync(fout);
+    try {
+      const t0 = loop.time();
+      while ((made === null || (made as StartTlsServer).lost === undefined) && loop.time() - t0 < 10) loop.run_until_complete(sleep(0.02));
+      assert.is(made!.lost, null);
+      assert.is(await wait_exit(child), 0);
+      const out = readFileSync(output, 'utf8');
+      assert.match(out, /echo: ping/);
+      assert.match(out, /Verify return code: 0 \(ok\)/);
+    } finally {
+      child.kill();
+      loop.stop_serving(sock!);
+    }
+  });
+});
 
 test('TLS over a Unix domain socket: create_unix_server / create_unix_connection with ssl', () => {
   with_loop(() => backends[0]!.make_loop(), (loop) => {
