@@ -15,6 +15,7 @@ import { Future, type Coroutine } from '../src/futures.js';
 import { Protocol } from '../src/protocols.js';
 import { iscoroutine } from '../src/tasks.js';
 import { check_bytes, type Transport, type WriteTransport } from '../src/transports.js';
+import type { SSLContext } from '../src/ssl.js';
 import type { ConnectionOptions, Server, ServingOptions, UnixConnectionOptions, UnixServingOptions } from './network.js';
 import { ByteBuffer } from './stream_buffer.js';
 
@@ -92,6 +93,11 @@ export class StreamReader {
 
   set_transport(transport: Pausable): void {
     if (this._transport !== null) throw new RuntimeError('StreamReader: the transport is already set');
+    this._transport = transport;
+  }
+
+  /** @internal After start_tls: flow control goes to the TLS transport. */
+  _replace_transport(transport: Pausable): void {
     this._transport = transport;
   }
 
@@ -332,6 +338,17 @@ export class StreamReaderProtocol extends FlowControlProtocol {
     this._stream_reader.feed_eof();
     return !this._over_ssl;
   }
+
+  /** @internal A server's protocol (start_server made it): the side StreamWriter.start_tls takes. */
+  get _server_side(): boolean {
+    return this._client_connected_cb !== null;
+  }
+
+  /** @internal After start_tls: the reader's flow control goes to the TLS transport. */
+  _replace_transport(transport: Transport): void {
+    this._stream_reader._replace_transport(transport);
+    this._over_ssl = true;
+  }
 }
 
 /**
@@ -341,12 +358,33 @@ export class StreamReaderProtocol extends FlowControlProtocol {
  */
 export class StreamWriter<T extends WriteTransport = Transport> {
   constructor(
-    readonly transport: T,
+    private _transport: T,
     private readonly _protocol: FlowControlProtocol,
     private readonly _reader: StreamReader | null,
-    /** The loop the writer belongs to (asyncio keeps it too; nothing here needs it yet). */
+    /** The loop the writer belongs to (start_tls uses it). */
     readonly loop: AbstractEventLoop,
   ) {}
+
+  /** The transport written to: after start_tls(), the TLS one. */
+  get transport(): T {
+    return this._transport;
+  }
+
+  /**
+   * Upgrades the connection to TLS (asyncio 3.11's StreamWriter.start_tls, for STARTTLS protocols): what is
+   * written is flushed first, then the handshake runs, and from then on this writer and its reader go
+   * through TLS. A writer of start_server's connection takes the server side. Read the plain reply to the
+   * STARTTLS command before calling it: bytes already in the reader stay there as they came.
+   */
+  *start_tls(this: StreamWriter<Transport>, sslcontext: SSLContext, options: { server_hostname?: string | null; ssl_handshake_timeout?: number } = {}): Coroutine<void> {
+    if (!(this._protocol instanceof StreamReaderProtocol)) throw new TypeError('start_tls() needs a writer of a stream connection (open_connection or start_server)');
+    yield* this.drain();
+    const protocol = this._protocol;
+    const server_side = protocol._server_side;
+    const tls = yield* this.loop.start_tls(this._transport, protocol, sslcontext, { ...options, server_side });
+    protocol._replace_transport(tls);
+    this._transport = tls;
+  }
 
   toString(): string {
     return `<StreamWriter transport=${String(this.transport)}${this._reader ? ' reader=<StreamReader>' : ''}>`;

@@ -578,4 +578,45 @@ test('TLS: ssl options pass through open_connection and start_server', with_loop
   }
 }));
 
+test('start_tls: a STARTTLS line, then both writers upgrade and the streams go on over TLS', with_loop((loop) => {
+  const certs = make_certs();
+  try {
+    const server_ctx = new SSLContext(PROTOCOL_TLS_SERVER);
+    server_ctx.load_cert_chain(certs.server_cert, certs.server_key);
+    const client_ctx = create_default_context(undefined, { cafile: certs.ca });
+    let server_peer_tls: unknown = null;
+    const server = loop.run_until_complete(start_server(function* (reader, writer) {
+      assert.is(String(yield* reader.readline()), 'STARTTLS\n');
+      writer.write(b('OK, go ahead\n'));
+      yield* writer.start_tls(server_ctx);
+      server_peer_tls = writer.get_extra_info('ssl_object');
+      const line = yield* reader.readline();
+      writer.write(b(`over TLS: ${String(line).toUpperCase()}`));
+      yield* writer.drain();
+      writer.close();
+    }, '127.0.0.1', 0, { loop }));
+    const got = loop.run_until_complete((function* () {
+      const [reader, writer] = yield* open_connection('127.0.0.1', port_of(server), { loop });
+      const plain = writer.transport;
+      assert.is(writer.get_extra_info('ssl_object'), null, 'plain to begin with');
+      writer.write(b('STARTTLS\n'));
+      assert.is(String(yield* reader.readline()), 'OK, go ahead\n');
+      yield* writer.start_tls(client_ctx, { server_hostname: 'localhost' });
+      assert.ok(writer.transport !== plain, 'the writer now writes through TLS');
+      assert.ok(writer.get_extra_info('peercert'));
+      writer.write(b('hello\n'));
+      const line = String(yield* reader.readline());
+      assert.is(String(yield* reader.read()), '', 'then the server closed (close_notify)');
+      writer.close();
+      return line;
+    })());
+    assert.is(got, 'over TLS: HELLO\n');
+    assert.ok(server_peer_tls, 'the server writer went through TLS too');
+    server.close();
+    loop.run_until_complete(server.wait_closed());
+  } finally {
+    certs.cleanup();
+  }
+}));
+
 test.run();
