@@ -12,7 +12,7 @@
  * subclass with its errno (one of them, when they agree; an OSError listing them all otherwise).
  */
 import { lstatSync, unlinkSync } from 'node:fs';
-import { OSError } from '../src/errors.js';
+import { OSError, type_name } from '../src/errors.js';
 import { SSLContext, create_default_context } from '../src/ssl.js';
 import { SSLProtocol, check_ssl_timeouts, type SSLProtocolTransport, type SSLTimeouts } from '../src/sslproto.js';
 import type { AbstractEventLoop } from '../src/events.js';
@@ -177,7 +177,7 @@ export interface StartTlsOptions extends SSLTimeouts {
 export function* start_tls(
   loop: AbstractEventLoop, transport: Transport, protocol: ProtocolOrBuffered, sslcontext: SSLContext, options: StartTlsOptions = {},
 ): Coroutine<SSLProtocolTransport> {
-  if (!(sslcontext instanceof SSLContext)) throw new TypeError(`start_tls() needs an SSLContext, got ${describe(sslcontext)}`);
+  if (!(sslcontext instanceof SSLContext)) throw new TypeError(`start_tls() needs an SSLContext, got ${type_name(sslcontext)}`);
   check_ssl_timeouts(sslcontext, options);
   const server_side = options.server_side ?? false;
   const server_hostname = options.server_hostname ?? null;
@@ -199,10 +199,6 @@ export function* start_tls(
     throw e;
   }
   return ssl_protocol._app_transport;
-}
-
-function describe(v: unknown): string {
-  return v === null ? 'null' : typeof v === 'object' ? (v.constructor?.name ?? 'an object') : typeof v;
 }
 
 export interface ServingOptions extends SSLTimeouts {

@@ -195,3 +195,10 @@ export function gai_error(r: { error: number; errno: number }): OSError {
   if (r.error === binding.constants.EAI_SYSTEM && r.errno > 0) return os_error(r.errno);
   return new gaierror(r.error);
 }
+
+/** What a value is, for an error message: `null`, a class name (`Buffer`, `Object`), or its typeof. */
+export function type_name(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  return typeof v;
+}

@@ -11,6 +11,7 @@
  * calls `pause_writing()`, and `resume_writing()` once it has drained below the low-water mark.
  */
 import type { BaseTransport, DatagramTransport, SubprocessTransport, Transport } from './transports.js';
+import { type_name } from './errors.js';
 
 export class BaseProtocol {
   connection_made(_transport: BaseTransport): void {}
@@ -79,13 +80,9 @@ export function feed_buffered(p: BufferedProtocol, data: Uint8Array): void {
 /** get_buffer(), checked: a non-empty Uint8Array, or a clear error (which the transport treats as fatal). */
 export function checked_buffer(p: BufferedProtocol, sizehint: number): Uint8Array {
   const buf = p.get_buffer(sizehint);
-  if (!(buf instanceof Uint8Array)) throw new TypeError(`${p.constructor.name}.get_buffer() must return a Uint8Array, got ${describe(buf)}`);
+  if (!(buf instanceof Uint8Array)) throw new TypeError(`${p.constructor.name}.get_buffer() must return a Uint8Array, got ${type_name(buf)}`);
   if (buf.length === 0) throw new RangeError(`${p.constructor.name}.get_buffer() returned an empty buffer`);
   return buf;
-}
-
-function describe(v: unknown): string {
-  return v === null ? 'null' : typeof v === 'object' ? (v.constructor?.name ?? 'an object') : typeof v;
 }
 
 /** A datagram protocol (UDP). */

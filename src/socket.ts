@@ -21,7 +21,7 @@
  */
 import { isIP } from 'node:net';
 import { binding, type GaiError, type InetAddress, type SockAddr } from './binding.js';
-import { BlockingIOError, OSError, check, gaierror, os_error } from './errors.js';
+import { BlockingIOError, OSError, check, gaierror, os_error, type_name } from './errors.js';
 
 export type { InetAddress, SockAddr };
 
@@ -122,17 +122,11 @@ function as_bytes(data: unknown, what: string): Uint8Array {
     throw new TypeError(`${what}: data must be bytes (a Uint8Array or Buffer), not a string; encode it first, e.g. Buffer.from(s)`);
   }
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  throw new TypeError(`${what}: data must be bytes (a Uint8Array or Buffer), not ${describe(data)}`);
-}
-
-function describe(x: unknown): string {
-  if (x === null) return 'null';
-  if (typeof x === 'object') return (x as object).constructor?.name ?? 'object';
-  return typeof x;
+  throw new TypeError(`${what}: data must be bytes (a Uint8Array or Buffer), not ${type_name(data)}`);
 }
 
 function size_arg(n: unknown, what: string): number {
-  if (typeof n !== 'number' || !Number.isInteger(n)) throw new TypeError(`${what} must be an integer, not ${describe(n)}`);
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw new TypeError(`${what} must be an integer, not ${type_name(n)}`);
   if (n < 0) throw new RangeError(`negative ${what}`);
   return n;
 }
@@ -207,10 +201,10 @@ export class Socket {
     if (fam !== AF_INET && fam !== AF_INET6) return addr;
     const name = family_names.get(fam);
     if (!Array.isArray(addr)) {
-      throw new TypeError(`${name} address must be an array [host, port${fam === AF_INET6 ? ', flowinfo, scope_id' : ''}], not ${describe(addr)}`);
+      throw new TypeError(`${name} address must be an array [host, port${fam === AF_INET6 ? ', flowinfo, scope_id' : ''}], not ${type_name(addr)}`);
     }
     const host = addr[0];
-    if (typeof host !== 'string') throw new TypeError(`${name} address: host must be a string, not ${describe(host)}`);
+    if (typeof host !== 'string') throw new TypeError(`${name} address: host must be a string, not ${type_name(host)}`);
     if (host === '') return addr;
     if (host === '<broadcast>') {
       if (fam === AF_INET) return addr;
