@@ -246,16 +246,59 @@ export class StreamReader {
 }
 
 /**
+ * The waiting half of writer-side flow control, for any protocol to hold: `pause()` / `resume()` follow the
+ * transport's pause_writing() / resume_writing(), `lose()` its connection_lost(), and `wait()` is what
+ * drain() does (returns at once unless writing is paused; raises once the connection is gone).
+ */
+export class WriteFlow {
+  private _paused = false;
+  // A list, not one future: several tasks may drain() the same writer, and each must wake.
+  private _waiters: Future<null>[] = [];
+  private _lost = false;
+  private _lost_exc: Error | null = null;
+
+  pause(): void {
+    this._paused = true;
+  }
+
+  resume(): void {
+    this._paused = false;
+    this._wake(null);
+  }
+
+  lose(exc: Error | null): void {
+    this._lost = true;
+    this._lost_exc = exc;
+    this._wake(exc);
+  }
+
+  *wait(loop: AbstractEventLoop): Coroutine<void> {
+    if (this._lost) throw this._lost_exc ?? new ConnectionResetError(null, 'Connection lost');
+    if (!this._paused) return;
+    const waiter = new Future<null>({ loop });
+    this._waiters.push(waiter);
+    yield* waiter;
+  }
+
+  private _wake(exc: Error | null): void {
+    const waiters = this._waiters;
+    if (waiters.length === 0) return;
+    this._waiters = [];
+    for (const w of waiters) {
+      if (w.done()) continue;
+      if (exc === null) w.set_result(null);
+      else w.set_exception(exc);
+    }
+  }
+}
+
+/**
  * The writer-side flow control every stream protocol needs (asyncio's FlowControlMixin): pause_writing /
  * resume_writing from the transport become a future that drain() waits on.
  */
 export class FlowControlProtocol extends Protocol {
   protected readonly _loop: AbstractEventLoop;
-  private _paused = false;
-  // A list, not one future: several tasks may drain() the same writer, and each must wake.
-  private _drain_waiters: Future<null>[] = [];
-  private _connection_lost = false;
-  private _lost_exc: Error | null = null;
+  private readonly _flow = new WriteFlow();
 
   constructor(options: StreamOptions = {}) {
     super();
@@ -263,38 +306,20 @@ export class FlowControlProtocol extends Protocol {
   }
 
   override pause_writing(): void {
-    this._paused = true;
+    this._flow.pause();
   }
 
   override resume_writing(): void {
-    this._paused = false;
-    this._wake(null);
+    this._flow.resume();
   }
 
   override connection_lost(exc: Error | null): void {
-    this._connection_lost = true;
-    this._lost_exc = exc;
-    this._wake(exc);
-  }
-
-  private _wake(exc: Error | null): void {
-    const waiters = this._drain_waiters;
-    if (waiters.length === 0) return;
-    this._drain_waiters = [];
-    for (const w of waiters) {
-      if (w.done()) continue;
-      if (exc === null) w.set_result(null);
-      else w.set_exception(exc);
-    }
+    this._flow.lose(exc);
   }
 
   /** @internal drain()'s wait: returns at once unless writing is paused. */
   *_drain_helper(): Coroutine<void> {
-    if (this._connection_lost) throw this._lost_exc ?? new ConnectionResetError(null, 'Connection lost');
-    if (!this._paused) return;
-    const waiter = new Future<null>({ loop: this._loop });
-    this._drain_waiters.push(waiter);
-    yield* waiter;
+    yield* this._flow.wait(this._loop);
   }
 }
 

@@ -25,14 +25,15 @@
  * - `timeout` covers connecting, sending and the response head, across redirects (Tulip's was per hop).
  */
 import { TextDecoder } from 'node:util';
-import { ConnectionError, ConnectionResetError } from '../../src/errors.js';
+import { ConnectionError } from '../../src/errors.js';
 import { get_event_loop, type AbstractEventLoop } from '../../src/events.js';
-import { CancelledError, Future, type Coroutine } from '../../src/futures.js';
+import { CancelledError, type Coroutine, type Future } from '../../src/futures.js';
 import { CERT_NONE, PROTOCOL_TLS_CLIENT, SSLContext, create_default_context } from '../../src/ssl.js';
 import { Task } from '../../src/tasks.js';
 import type { Transport } from '../../src/transports.js';
 import { create_connection } from '../network.js';
 import { EofStream, StreamProtocol, type StreamBuffer } from '../parsers.js';
+import { WriteFlow } from '../streams.js';
 import { FIRST_COMPLETED, wait, wait_for } from '../waiting.js';
 import { CookieJar, cookie_pairs, type Cookie, type CookiesInit } from './cookies.js';
 import { BadStatusLine, HttpException, IncompleteRead, InvalidURL, RemoteDisconnected, TooManyRedirects } from './errors.js';
@@ -360,34 +361,20 @@ export class ClientProtocol extends StreamProtocol {
   received = 0;
   /** The peer ended its side, or the connection is gone. */
   eof = false;
-  private _write_paused = false;
-  /** The upload waiting in drain(), if any (one request at a time uses a connection). */
-  private _drain_waiter: Future<null> | null = null;
-  private _lost: Error | null = null;
+  /** Writer-side flow control, for a BodyStream upload (the streams' FlowControlProtocol holds the same). */
+  private readonly _flow = new WriteFlow();
 
   override pause_writing(): void {
-    this._write_paused = true;
+    this._flow.pause();
   }
 
   override resume_writing(): void {
-    this._write_paused = false;
-    this._wake(null);
+    this._flow.resume();
   }
 
   /** Returns at once unless the transport's write buffer is above its high-water mark; then waits. */
   *drain(): Coroutine<void> {
-    if (this._lost !== null) throw this._lost;
-    if (!this._write_paused) return;
-    const waiter = (this._drain_waiter = new Future<null>({ loop: get_event_loop() }));
-    yield* waiter;
-  }
-
-  private _wake(exc: Error | null): void {
-    const waiter = this._drain_waiter;
-    this._drain_waiter = null;
-    if (waiter === null || waiter.done()) return;
-    if (exc === null) waiter.set_result(null);
-    else waiter.set_exception(exc);
+    yield* this._flow.wait(get_event_loop());
   }
 
   override data_received(data: Buffer): void {
@@ -402,8 +389,7 @@ export class ClientProtocol extends StreamProtocol {
 
   override connection_lost(exc: Error | null): void {
     this.eof = true;
-    this._lost = exc ?? new ConnectionResetError(null, 'the connection closed while the request body was being sent');
-    this._wake(this._lost);
+    this._flow.lose(exc);
     super.connection_lost(exc);
   }
 
