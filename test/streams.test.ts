@@ -555,12 +555,17 @@ test('errors: refused connection, bad callback, a reset seen by the reader and b
   loop.run_until_complete(server.wait_closed());
 }));
 
+/** A server context with the test certificate, and a client context that trusts the test CA. */
+function tls_contexts(certs: ReturnType<typeof make_certs>): [SSLContext, SSLContext] {
+  const server_ctx = new SSLContext(PROTOCOL_TLS_SERVER);
+  server_ctx.load_cert_chain(certs.server_cert, certs.server_key);
+  return [server_ctx, create_default_context(undefined, { cafile: certs.ca })];
+}
+
 test('TLS: ssl options pass through open_connection and start_server', with_loop((loop) => {
   const certs = make_certs();
   try {
-    const server_ctx = new SSLContext(PROTOCOL_TLS_SERVER);
-    server_ctx.load_cert_chain(certs.server_cert, certs.server_key);
-    const client_ctx = create_default_context(undefined, { cafile: certs.ca });
+    const [server_ctx, client_ctx] = tls_contexts(certs);
     const server = loop.run_until_complete(start_server(echo_client, '127.0.0.1', 0, { loop, ssl: server_ctx }));
     const got = loop.run_until_complete((function* () {
       const [reader, writer] = yield* open_connection('127.0.0.1', port_of(server), { loop, ssl: client_ctx, server_hostname: 'localhost' });
@@ -581,9 +586,7 @@ test('TLS: ssl options pass through open_connection and start_server', with_loop
 test('start_tls: a STARTTLS line, then both writers upgrade and the streams go on over TLS', with_loop((loop) => {
   const certs = make_certs();
   try {
-    const server_ctx = new SSLContext(PROTOCOL_TLS_SERVER);
-    server_ctx.load_cert_chain(certs.server_cert, certs.server_key);
-    const client_ctx = create_default_context(undefined, { cafile: certs.ca });
+    const [server_ctx, client_ctx] = tls_contexts(certs);
     let server_peer_tls: unknown = null;
     const server = loop.run_until_complete(start_server(function* (reader, writer) {
       assert.is(String(yield* reader.readline()), 'STARTTLS\n');
