@@ -239,6 +239,10 @@ export interface NativeBinding {
   strerror(errno: number): string;
   /** The message for an EAI_* code. */
   gai_strerror(code: number): string;
+  /** glibc's malloc: keep up to `trim_threshold` bytes of freed heap top instead of returning them to the
+   * kernel, and serve blocks below `mmap_threshold` from the heap. → false where malloc is not glibc's.
+   * Process-wide (see ReadSlab in selector_transports.ts for why). */
+  malloc_retain(trim_threshold: number, mmap_threshold: number): boolean;
 
   // ---- fds ----
   /** → 0 | -errno. Never retried on EINTR, and EINTR reports 0: the fd is released either way, and a

@@ -14,6 +14,12 @@
  * was what limited large-message throughput; this way a 1 MiB slab serves several large reads. The price:
  * a protocol that keeps a large chunk alive keeps its slab (at most 1 MiB) alive with it.
  *
+ * Where the slabs' memory comes from: V8 frees dead slabs a score at a time, in a scavenge, and by default
+ * glibc then gives the freed heap top back to the kernel, so the next slabs are faulted in again page by
+ * page. Whether that happens depends on what else happens to sit at the top of the heap, so large-message
+ * throughput came out either fast or a third slower, run by run. `retain_freed_slabs()` tells malloc to
+ * keep that memory (see docs/performance.md).
+ *
  * Invariants: `connection_made` is called once, before any other protocol method; `connection_lost` is
  * called once, from the loop, after which the socket is closed; bytes written are sent in order or the
  * transport ends with `connection_lost(exc)`.
@@ -44,11 +50,25 @@ export const READ_MAX = 256 * 1024;
 const VIEW_MIN = 32 * 1024;
 const SLAB_SIZE = 1024 * 1024;
 
+/**
+ * Keeps freed slab memory in the process (glibc only): up to 32 slabs' worth of free heap top stays for
+ * reuse, and blocks under 4 slabs come from the heap, not from mmap (which unmaps them on free). This is
+ * process-wide, so whoever tunes malloc through the environment keeps their own settings.
+ */
+function retain_freed_slabs(): boolean {
+  const env = process.env;
+  const tuned = /malloc/.test(env['GLIBC_TUNABLES'] ?? '') ||
+    ['MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TOP_PAD_'].some((name) => env[name] !== undefined);
+  return !tuned && binding.malloc_retain(32 * SLAB_SIZE, 4 * SLAB_SIZE);
+}
+
 /** @internal The shared read slab (one per thread: the loop's), see the module header. Pipe transports use
  * it too. */
 export const ReadSlab = {
   buf: Buffer.allocUnsafeSlow(SLAB_SIZE),
   used: 0,
+  /** Whether malloc was told to keep freed slab memory (see retain_freed_slabs). */
+  retained: retain_freed_slabs(),
 
   /** Room for one read at `used`, starting a fresh slab when the current one is nearly spent. */
   reserve(): Buffer {

@@ -126,6 +126,17 @@ test('argument validation: RangeError for values out of their domain', () => {
   assert.throws(call(b.bind, u, C.AF_UNIX, '/tmp/' + 'x'.repeat(200)), (e: Error) => e instanceof RangeError && /too long/.test(e.message));
 });
 
+test('malloc_retain: checked thresholds; applied where malloc is glibc\'s', () => {
+  const call = (...args: unknown[]) => () => (b.malloc_retain as (...a: unknown[]) => boolean)(...args);
+  assert.throws(call(-1, 0), (e: Error) => e instanceof RangeError && /malloc_retain: trim_threshold/.test(e.message));
+  assert.throws(call(0, 2 ** 31), (e: Error) => e instanceof RangeError && /mmap_threshold/.test(e.message));
+  assert.throws(call('32M', 0), TypeError);
+  assert.throws(call(1), TypeError);
+  const glibc = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime;
+  // The values the read slabs ask for (see retain_freed_slabs), so setting them again changes nothing.
+  assert.is(b.malloc_retain(32 << 20, 4 << 20), glibc !== undefined);
+});
+
 test('system errors come back as -errno, EBADF for a closed fd', () => {
   const [r, w] = fds(b.pipe());
   const buf = new Uint8Array(8);

@@ -22,6 +22,9 @@
 #ifdef __linux__
 #include <sys/epoll.h>
 #endif
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /* strerror() may share one static buffer between threads; strerror_r comes in a GNU flavour (returns the
  * message, maybe not in buf) and an XSI flavour (fills buf, returns 0). */
@@ -50,6 +53,27 @@ static napi_value js_gai_strerror(napi_env env, napi_callback_info info) {
   if (!tl_args(env, info, 1, argv) || !tl_get_i32(env, argv[0], "gai_strerror", "code", &code))
     return NULL;
   TL_CALL(env, napi_create_string_utf8(env, gai_strerror(code), NAPI_AUTO_LENGTH, &r));
+  return r;
+}
+
+/* malloc_retain(trim_threshold, mmap_threshold) -> whether it applied (glibc only). glibc hands freed
+ * heap top back to the kernel past trim_threshold, and serves blocks of mmap_threshold or more with mmap
+ * (unmapped on free): either way the next block of that memory is faulted in page by page again. The read
+ * slabs (1 MiB, freed in batches by V8's GC) hit exactly that; see ReadSlab in selector_transports.ts. */
+static napi_value js_malloc_retain(napi_env env, napi_callback_info info) {
+  napi_value argv[2], r;
+  int64_t trim, mmap_min;
+  if (!tl_args(env, info, 2, argv) ||
+      !tl_get_int(env, argv[0], "malloc_retain", "trim_threshold", 0, INT32_MAX, &trim) ||
+      !tl_get_int(env, argv[1], "malloc_retain", "mmap_threshold", 0, INT32_MAX, &mmap_min))
+    return NULL;
+#ifdef __GLIBC__
+  /* Setting either one also ends glibc's own sliding of both thresholds, so both are set. */
+  bool applied = mallopt(M_MMAP_THRESHOLD, (int)mmap_min) == 1 && mallopt(M_TRIM_THRESHOLD, (int)trim) == 1;
+#else
+  bool applied = false;
+#endif
+  TL_CALL(env, napi_get_boolean(env, applied, &r));
   return r;
 }
 
@@ -86,6 +110,7 @@ NAPI_MODULE_INIT() {
   if (!build_constants(env, constants) || !build_errno_codes(env, codes) ||
       !tl_export_fn(env, exports, "strerror", js_strerror) ||
       !tl_export_fn(env, exports, "gai_strerror", js_gai_strerror) ||
+      !tl_export_fn(env, exports, "malloc_retain", js_malloc_retain) ||
       !register_fds(env, exports) || !register_epoll(env, exports) || !register_poll(env, exports) ||
       !register_select(env, exports) || !register_kqueue(env, exports, constants) ||
       !register_sockets(env, exports) || !register_dns(env, exports) ||
