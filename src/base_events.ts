@@ -219,14 +219,14 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   /** Calls `callback(...args)` in `delay` seconds; a delay <= 0 queues it like call_soon() (FIFO). */
   call_later<A extends unknown[]>(delay: number, callback: Callback<A>, ...args: A): TimerHandle {
     check_time(delay, 'delay', 'call_later');
+    this._check_closed();
+    check_callback(callback, 'call_later');
     if (delay <= 0) {
-      this._check_closed();
-      check_callback(callback, 'call_later');
       const handle = this._timer(this.time(), callback, args);
       this._ready.push(handle);
       return handle;
     }
-    return this.call_at(this.time() + delay, callback, ...args);
+    return this._schedule(this.time() + delay, callback, args); // not through call_at: no second args array
   }
 
   /** Calls `callback(...args)` at `when`, a time on the `loop.time()` clock. */
@@ -234,6 +234,10 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this._check_closed();
     check_time(when, 'when', 'call_at');
     check_callback(callback, 'call_at');
+    return this._schedule(when, callback, args);
+  }
+
+  private _schedule(when: number, callback: Callback | Handle, args: unknown[]): TimerHandle {
     const handle = this._timer(when, callback, args);
     handle._scheduled = true;
     this._scheduled.push(handle);
