@@ -466,6 +466,14 @@ export interface NativeTls {
   tls_info(conn: TlsConnHandle): [string | null, string | null, string | null, number, string | null, string | null, number];
   tls_peer_cert(conn: TlsConnHandle, binary: false): PeerCertDict | null;
   tls_peer_cert(conn: TlsConnHandle, binary: true): Buffer | null;
+  /** Whether server handshakes on this context stop (-SSL_ERROR_WANT_CLIENT_HELLO_CB) for an sni_callback. */
+  tls_ctx_set_sni(ctx: TlsContextHandle, on: boolean): void;
+  /** The SNI name of the ClientHello the handshake stopped at, or null when the client sent none. */
+  tls_sni_name(conn: TlsConnHandle): string | null;
+  /** The sni_callback answered: 0 goes on, 1..255 refuses with that TLS alert. */
+  tls_sni_done(conn: TlsConnHandle, alert: number): void;
+  /** Switches the connection to another context (certificate, verification, ALPN). */
+  tls_set_ctx(conn: TlsConnHandle, ctx: TlsContextHandle): void;
 }
 
 /** An opaque zlib stream of the addon (src/native/zlib.c). */

@@ -63,7 +63,7 @@ export * as ssl from './ssl.js';
 export {
   CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED, CertificateError, PROTOCOL_TLS, PROTOCOL_TLS_CLIENT, PROTOCOL_TLS_SERVER,
   Purpose, SSLCertVerificationError, SSLContext, SSLEOFError, SSLError, SSLObject, SSLSyscallError, SSLWantReadError,
-  SSLWantWriteError, SSLZeroReturnError, TLSVersion, create_default_context,
+  SSLWantWriteError, SSLZeroReturnError, TLSVersion, create_default_context, type SniCallback,
 } from './ssl.js';
 export { SSLProtocol, SSLProtocolTransport, type SSLTimeouts } from './sslproto.js';
 export { ZlibError, ZlibStream, type ZlibErrorCode, type ZlibMode, type ZlibOptions } from './zlib.js';

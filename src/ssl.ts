@@ -13,7 +13,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { binding, type PeerCertDict, type TlsConnHandle, type TlsContextHandle, type TlsError } from './binding.js';
-import { OSError, errno, os_error } from './errors.js';
+import { OSError, RuntimeError, errno, os_error } from './errors.js';
+import { logger } from './log.js';
 
 export const PROTOCOL_TLS = 2;
 /** Python's old name for PROTOCOL_TLS. */
@@ -33,6 +34,22 @@ export const SSL_ERROR_SYSCALL = 5;
 export const SSL_ERROR_ZERO_RETURN = 6;
 export const SSL_ERROR_WANT_CONNECT = 7;
 export const SSL_ERROR_EOF = 8;
+/** The handshake stopped for the sni_callback (OpenSSL's SSL_ERROR_WANT_CLIENT_HELLO_CB; tls.c checks). */
+export const SSL_ERROR_WANT_CLIENT_HELLO_CB = 11;
+
+/** TLS alerts (Python's ssl.AlertDescription) that an sni_callback may return to refuse a handshake. */
+export const ALERT_DESCRIPTION_HANDSHAKE_FAILURE = 40;
+export const ALERT_DESCRIPTION_BAD_CERTIFICATE = 42;
+export const ALERT_DESCRIPTION_ILLEGAL_PARAMETER = 47;
+export const ALERT_DESCRIPTION_UNKNOWN_CA = 48;
+export const ALERT_DESCRIPTION_ACCESS_DENIED = 49;
+export const ALERT_DESCRIPTION_DECODE_ERROR = 50;
+export const ALERT_DESCRIPTION_PROTOCOL_VERSION = 70;
+export const ALERT_DESCRIPTION_INSUFFICIENT_SECURITY = 71;
+export const ALERT_DESCRIPTION_INTERNAL_ERROR = 80;
+export const ALERT_DESCRIPTION_USER_CANCELLED = 90;
+export const ALERT_DESCRIPTION_UNSUPPORTED_EXTENSION = 110;
+export const ALERT_DESCRIPTION_UNRECOGNIZED_NAME = 112;
 
 export const HAS_SNI = true;
 export const HAS_ALPN = true;
@@ -179,6 +196,14 @@ const CA_BUNDLES = [
 // ---- SSLContext --------------------------------------------------------------------------------------------
 
 /** Python's ssl.SSLContext: the settings shared by many connections. */
+/**
+ * Python's `SSLContext.sni_callback`: called on the server side during the handshake, with the connection,
+ * the name the client asked for (null when it sent none) and this context. It may switch the connection
+ * to another context (`ssl_object.context = other`: its certificate, verification and ALPN); it returns
+ * nothing to go on, or an `ALERT_DESCRIPTION_*` to refuse the handshake with that alert.
+ */
+export type SniCallback = (ssl_object: SSLObject, server_name: string | null, context: SSLContext) => number | null | undefined | void;
+
 export class SSLContext {
   readonly protocol: number;
   /** @internal */
@@ -189,6 +214,7 @@ export class SSLContext {
   private _maximum_version: number = TLSVersion.MAXIMUM_SUPPORTED;
   /** @internal the ALPN list, for reporting */
   _alpn: string[] = [];
+  private _sni_callback: SniCallback | null = null;
 
   constructor(protocol: number = PROTOCOL_TLS) {
     if (protocol !== PROTOCOL_TLS && protocol !== PROTOCOL_TLS_CLIENT && protocol !== PROTOCOL_TLS_SERVER) {
@@ -318,6 +344,22 @@ export class SSLContext {
     this._alpn = names;
   }
 
+  get sni_callback(): SniCallback | null {
+    return this._sni_callback;
+  }
+  /** See `SniCallback`. Server side only, as in Python; null removes it. */
+  set sni_callback(callback: SniCallback | null) {
+    if (callback !== null && typeof callback !== 'function') throw new TypeError(`sni_callback must be a function or null, got ${typeof callback}`);
+    if (this.protocol === PROTOCOL_TLS_CLIENT) throw new RangeError('sni_callback cannot be set on a PROTOCOL_TLS_CLIENT context');
+    binding.tls_ctx_set_sni(this._handle, callback !== null);
+    this._sni_callback = callback;
+  }
+
+  /** Python's older spelling of `sni_callback = callback`. */
+  set_servername_callback(callback: SniCallback | null): void {
+    this.sni_callback = callback;
+  }
+
   /** @internal A connection over this context (sslproto's engine). */
   _wrap(server_side: boolean, server_hostname: string | null): SSLObject {
     if (server_side && this.protocol === PROTOCOL_TLS_CLIENT) throw new RangeError('Cannot create a server socket with a PROTOCOL_TLS_CLIENT context');
@@ -360,12 +402,49 @@ export function create_default_context(
 export class SSLObject {
   /** @internal */
   _conn: TlsConnHandle | null;
+  private _context: SSLContext;
   private _done_info: ReturnType<typeof binding.tls_info> | null = null;
   private _done_cert: PeerCertDict | null = null;
   private _done_der: Buffer | null = null;
 
-  constructor(readonly context: SSLContext, conn: TlsConnHandle, readonly server_side: boolean, readonly server_hostname: string | null) {
+  constructor(context: SSLContext, conn: TlsConnHandle, readonly server_side: boolean, readonly server_hostname: string | null) {
+    this._context = context;
     this._conn = conn;
+  }
+
+  get context(): SSLContext {
+    return this._context;
+  }
+  /** Switches the connection to another context; what counts is the context in place when the handshake
+   * chooses the certificate, so an sni_callback is the place to do it. */
+  set context(context: SSLContext) {
+    if (!(context instanceof SSLContext)) throw new TypeError('context must be an SSLContext');
+    if (this._conn === null) throw new RuntimeError('the TLS connection is over: its context cannot change');
+    binding.tls_set_ctx(this._conn, context._handle);
+    this._context = context;
+  }
+
+  /** @internal The handshake stopped for the sni_callback of the context: run it, and say how to go on. */
+  _run_sni_callback(): void {
+    const context = this._context;
+    const callback = context.sni_callback;
+    let alert = 0;
+    if (callback !== null) {
+      try {
+        const r = callback(this, binding.tls_sni_name(this._conn!), context);
+        if (r !== undefined && r !== null) {
+          if (Number.isInteger(r) && (r as number) > 0 && (r as number) <= 255) alert = r as number;
+          else {
+            logger.error(`sni_callback returned ${String(r)}: expected nothing or an ALERT_DESCRIPTION_* (1..255)`);
+            alert = ALERT_DESCRIPTION_INTERNAL_ERROR;
+          }
+        }
+      } catch (e) {
+        logger.error('Error in the sni_callback: refusing the handshake', e);
+        alert = ALERT_DESCRIPTION_HANDSHAKE_FAILURE;
+      }
+    }
+    if (this._conn !== null) binding.tls_sni_done(this._conn, alert);
   }
 
   private _info(): ReturnType<typeof binding.tls_info> | null {

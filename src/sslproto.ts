@@ -25,7 +25,9 @@ import type { AbstractEventLoop, TimerHandle } from './events.js';
 import type { Future } from './futures.js';
 import { logger } from './log.js';
 import { Protocol, feed_buffered, is_buffered_protocol, type ProtocolOrBuffered } from './protocols.js';
-import { SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE, SSL_ERROR_ZERO_RETURN, type SSLContext, type SSLObject } from './ssl.js';
+import {
+  SSL_ERROR_WANT_CLIENT_HELLO_CB, SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE, SSL_ERROR_ZERO_RETURN, type SSLContext, type SSLObject,
+} from './ssl.js';
 import { Transport, check_bytes } from './transports.js';
 
 /** Python's defaults (seconds). */
@@ -49,6 +51,7 @@ export function check_ssl_timeouts(ssl: unknown, options: SSLTimeouts): void {
 
 const WANT_READ = -SSL_ERROR_WANT_READ;
 const WANT_WRITE = -SSL_ERROR_WANT_WRITE;
+const WANT_CLIENT_HELLO_CB = -SSL_ERROR_WANT_CLIENT_HELLO_CB;
 const ZERO_RETURN = -SSL_ERROR_ZERO_RETURN;
 
 const enum State {
@@ -170,7 +173,13 @@ export class SSLProtocol extends Protocol {
   }
 
   private _do_handshake(): void {
-    const r = binding.tls_handshake(this._conn!);
+    let r = binding.tls_handshake(this._conn!);
+    if (r === WANT_CLIENT_HELLO_CB) {
+      // Stopped at the ClientHello for the context's sni_callback: it runs here, then the handshake goes on.
+      this._ssl._run_sni_callback();
+      if (this._conn === null) return; // the callback closed the transport
+      r = binding.tls_handshake(this._conn);
+    }
     this._flush();
     if (r === 1) this._on_handshake_complete();
     else if (r !== WANT_READ && r !== WANT_WRITE) this._on_handshake_failed(this._ssl._error());

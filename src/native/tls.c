@@ -47,6 +47,10 @@ static void conn_free(tl_conn *c) {
   c->ssl = NULL;
   ctx_release(c->owner);
   c->owner = NULL;
+  if (c->sni_owner != NULL) ctx_release(c->sni_owner);
+  c->sni_owner = NULL;
+  free(c->sni_name);
+  c->sni_name = NULL;
 }
 
 static void conn_finalize(napi_env env, void *data, void *hint) {
@@ -90,6 +94,7 @@ static napi_value js_new(napi_env env, napi_callback_info info) {
   /* An empty incoming BIO means "no data yet" (WANT_READ), not EOF, until tls_feed_eof. */
   BIO_set_mem_eof_return(rbio, -1);
   SSL_set_bio(ssl, rbio, wbio);
+  SSL_set_app_data(ssl, c); /* for tl_client_hello_cb */
   c->ssl = ssl;
   c->owner = owner;
   owner->refs++;
@@ -137,7 +142,9 @@ static napi_value js_free(napi_env env, napi_callback_info info) {
 /* After a progress call returned ret <= 0: the SSL_ERROR_* code, negated; a real failure is recorded. */
 static int fail(tl_conn *c, int ret) {
   int e = SSL_get_error(c->ssl, ret);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_ZERO_RETURN) return -e;
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_ZERO_RETURN ||
+      e == SSL_ERROR_WANT_CLIENT_HELLO_CB)
+    return -e;
   c->last_ssl_error = e;
   c->sys_errno = e == SSL_ERROR_SYSCALL ? errno : 0;
   c->last_err = take_error_queue();
@@ -187,6 +194,105 @@ static napi_value js_take_out(napi_env env, napi_callback_info info) {
   int got = BIO_read(w, data, (int)n);
   (void)got; /* a memory BIO hands out exactly what it reported pending */
   return r;
+}
+
+/* ---- SNI (server side) ------------------------------------------------------------------------------------
+ *
+ * The sni_callback is JavaScript, and JavaScript never runs inside OpenSSL here: the ClientHello callback
+ * only reads the name and pauses the handshake (SSL_CLIENT_HELLO_RETRY, so tls_handshake returns
+ * -SSL_ERROR_WANT_CLIENT_HELLO_CB). The TypeScript side then calls the sni_callback, which may switch the
+ * context (tls_set_ctx), answers with tls_sni_done, and calls tls_handshake again: this time the
+ * callback lets the handshake go on, or fails it with the alert asked for. The ClientHello callback is
+ * the place OpenSSL documents for switching SSL_CTX: before the certificate is chosen. */
+
+_Static_assert(SSL_ERROR_WANT_CLIENT_HELLO_CB == 11, "src/ssl.ts has SSL_ERROR_WANT_CLIENT_HELLO_CB = 11");
+
+/* The first host_name of a server_name extension (RFC 6066 3: a 2-byte list length, then entries of a
+ * type byte, a 2-byte length and the name). NULL in *out when there is none; false when malformed. */
+static bool parse_sni(const unsigned char *p, size_t len, char **out) {
+  *out = NULL;
+  if (len < 2 || (size_t)((p[0] << 8) | p[1]) != len - 2) return false;
+  p += 2;
+  len -= 2;
+  while (len >= 3) {
+    unsigned type = p[0];
+    size_t n = (size_t)((p[1] << 8) | p[2]);
+    if (n > len - 3) return false;
+    if (type == TLSEXT_NAMETYPE_host_name) {
+      if (n == 0 || n > 255) return false;
+      for (size_t i = 0; i < n; i++)
+        if (p[3 + i] <= 0x20 || p[3 + i] >= 0x7f) return false; /* a DNS name (A-labels): printable ASCII */
+      if ((*out = malloc(n + 1)) == NULL) return false;
+      memcpy(*out, p + 3, n);
+      (*out)[n] = '\0';
+      return true;
+    }
+    p += 3 + n;
+    len -= 3 + n;
+  }
+  return len == 0;
+}
+
+int tl_client_hello_cb(SSL *s, int *al, void *arg) {
+  (void)arg;
+  tl_conn *c = SSL_get_app_data(s);
+  if (c == NULL) return SSL_CLIENT_HELLO_SUCCESS;
+  if (c->sni_done) {
+    if (c->sni_alert == 0) return SSL_CLIENT_HELLO_SUCCESS;
+    *al = c->sni_alert;
+    return SSL_CLIENT_HELLO_ERROR;
+  }
+  const unsigned char *ext;
+  size_t len;
+  free(c->sni_name);
+  c->sni_name = NULL;
+  if (SSL_client_hello_get0_ext(s, TLSEXT_TYPE_server_name, &ext, &len) == 1 && !parse_sni(ext, len, &c->sni_name)) {
+    *al = SSL_AD_DECODE_ERROR;
+    return SSL_CLIENT_HELLO_ERROR;
+  }
+  return SSL_CLIENT_HELLO_RETRY;
+}
+
+/* tls_sni_name(conn) -> the name the client asked for, or null (no SNI): valid once tls_handshake
+ * returned -SSL_ERROR_WANT_CLIENT_HELLO_CB */
+static napi_value js_sni_name(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  tl_conn *c;
+  if (!tl_args(env, info, 1, argv) || !get_conn(env, argv[0], "tls_sni_name", &c)) return NULL;
+  return str_or_null(env, c->sni_name);
+}
+
+/* tls_sni_done(conn, alert): the sni_callback has answered; 0 goes on, else a TLS alert (1..255) */
+static napi_value js_sni_done(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  tl_conn *c;
+  int64_t alert;
+  if (!tl_args(env, info, 2, argv) || !get_conn(env, argv[0], "tls_sni_done", &c) ||
+      !tl_get_int(env, argv[1], "tls_sni_done", "alert", 0, 255, &alert))
+    return NULL;
+  c->sni_done = true;
+  c->sni_alert = (int)alert;
+  return NULL;
+}
+
+/* tls_set_ctx(conn, ctx): the connection goes on with another context (its certificate, verification,
+ * ALPN), as Python's `SSLObject.context = ...` in an sni_callback */
+static napi_value js_set_ctx(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  tl_conn *c;
+  tl_ctx *next;
+  if (!tl_args(env, info, 2, argv) || !get_conn(env, argv[0], "tls_set_ctx", &c) || !get_ctx(env, argv[1], "tls_set_ctx", &next))
+    return NULL;
+  if (SSL_set_SSL_CTX(c->ssl, next->ctx) == NULL) {
+    ERR_clear_error();
+    napi_throw_error(env, NULL, "tls_set_ctx: SSL_set_SSL_CTX failed");
+    return NULL;
+  }
+  /* The ALPN callback of the new SSL_CTX reads its struct: keep it counted until the connection goes. */
+  next->refs++;
+  if (c->sni_owner != NULL) ctx_release(c->sni_owner);
+  c->sni_owner = next;
+  return NULL;
 }
 
 /* tls_handshake(conn) -> 1 done | -SSL_ERROR_* */
@@ -322,6 +428,9 @@ bool register_tls(napi_env env, napi_value exports) {
       {"tls_error", js_error},
       {"tls_info", js_info},
       {"tls_peer_cert", js_peer_cert},
+      {"tls_sni_name", js_sni_name},
+      {"tls_sni_done", js_sni_done},
+      {"tls_set_ctx", js_set_ctx},
   };
   if (!register_tls_ctx(env, exports)) return false;
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)

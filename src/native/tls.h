@@ -26,6 +26,12 @@ typedef struct tl_conn {
   unsigned long last_err;   /* the OpenSSL error code of the last failure (0: none queued) */
   long verify_code;         /* X509_V_* when the failure was a certificate verification */
   int sys_errno;
+  /* The server's SNI step (see tl_client_hello_cb): the name the client sent, whether JavaScript has
+   * answered, the alert it asked for (0: go on), and the context it switched to (counted, like owner). */
+  char *sni_name;
+  bool sni_done;
+  int sni_alert;
+  tl_ctx *sni_owner;
 } tl_conn;
 
 /* Type tags: a foreign external (or one of the other kind) is a TypeError, never a bad cast. */
@@ -45,6 +51,9 @@ napi_value str_or_null(napi_env env, const char *s);
 napi_value make_error(napi_env env, int ssl_error, unsigned long code, long verify_code, int sys_errno);
 /* tls_cert.c: Python's getpeercert() dict for a certificate. */
 napi_value tl_cert_dict(napi_env env, X509 *x);
+/* The ClientHello callback of a context with an sni_callback (tls.c): pauses the handshake once, so that
+ * JavaScript can look at the name and switch the context; see tls_sni_name / tls_sni_done. */
+int tl_client_hello_cb(SSL *s, int *al, void *arg);
 /* tls_ctx.c's functions. */
 bool register_tls_ctx(napi_env env, napi_value exports);
 

@@ -236,6 +236,18 @@ static napi_value js_ctx_free(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* tls_ctx_set_sni(ctx, on): whether server handshakes on this context stop for the sni_callback */
+static napi_value js_ctx_set_sni(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  tl_ctx *c;
+  bool on;
+  if (!tl_args(env, info, 2, argv) || !get_ctx(env, argv[0], "tls_ctx_set_sni", &c) ||
+      !tl_get_bool(env, argv[1], "tls_ctx_set_sni", "on", &on))
+    return NULL;
+  SSL_CTX_set_client_hello_cb(c->ctx, on ? tl_client_hello_cb : NULL, NULL);
+  return NULL;
+}
+
 /* tls_ctx_set_verify(ctx, mode): 0 CERT_NONE, 1 CERT_OPTIONAL, 2 CERT_REQUIRED */
 static napi_value js_ctx_set_verify(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -430,6 +442,7 @@ bool register_tls_ctx(napi_env env, napi_value exports) {
       {"tls_default_verify_paths", js_default_verify_paths},
       {"tls_ctx_set_ciphers", js_ctx_set_ciphers},
       {"tls_ctx_set_alpn", js_ctx_set_alpn},
+      {"tls_ctx_set_sni", js_ctx_set_sni},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
     if (!tl_export_fn(env, exports, fns[i].name, fns[i].cb)) return false;
