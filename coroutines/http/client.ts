@@ -23,6 +23,8 @@
  *   (or with the Content-Length it is given) by a task of its own while the response is awaited, waiting
  *   between chunks whenever the connection's write buffer is full, so memory stays bounded whatever its size.
  * - `timeout` covers connecting, sending and the response head, across redirects (Tulip's was per hop).
+ * - `proxy` (and `proxy_auth`, `trust_env`), as aiohttp added later: http URLs asked of an HTTP proxy,
+ *   https ones tunnelled through it with CONNECT (proxy.ts).
  */
 import { TextDecoder } from 'node:util';
 import { ConnectionError } from '../../src/errors.js';
@@ -43,6 +45,7 @@ import {
   HttpVersion10, HttpVersion11, Payload, Request, http_response_parser, read_payload,
   type HttpVersion, type ParserLimits, type RawResponseMessage,
 } from './protocol.js';
+import { open_tunnel, resolve_proxy, type Proxy } from './proxy.js';
 import type { Session } from './session.js';
 
 // ---- the request ------------------------------------------------------------------------------------------
@@ -87,6 +90,13 @@ export interface HttpRequestOptions {
   expect100?: boolean;
   /** TLS for https: true, null or undefined (verified: the default), false (not verified), or an SSLContext. */
   ssl?: boolean | SSLContext | null;
+  /** An HTTP proxy, `http://[login:password@]host:port` (see proxy.ts): http URLs are asked of it, https
+   * ones go through a CONNECT tunnel, TLS end to end. */
+  proxy?: string | URL | null;
+  /** Basic auth for the proxy `[login, password]`; credentials in the proxy URL are used when absent. */
+  proxy_auth?: readonly [string, string] | null;
+  /** Without `proxy`, take it from http_proxy / https_proxy / no_proxy (default false, as aiohttp). */
+  trust_env?: boolean;
 }
 
 /** The request methods whose form `data` is sent in the query string (Tulip's GET_METHODS). */
@@ -163,6 +173,8 @@ export class HttpRequest {
   readonly port: number;
   /** The TLS context for an https URL; null for http. */
   readonly ssl: SSLContext | null;
+  /** The proxy the request goes through, or null. */
+  readonly proxy: Proxy | null;
   /** The request target: path and query. */
   readonly path: string;
   readonly version: HttpVersion;
@@ -183,6 +195,7 @@ export class HttpRequest {
     this.host = this.url.hostname.replace(/^\[(.*)\]$/, '$1');
     this.port = this.url.port !== '' ? Number(this.url.port) : this.url.protocol === 'https:' ? 443 : 80;
     this.ssl = this.url.protocol === 'https:' ? tls_context(options.ssl) : null;
+    this.proxy = resolve_proxy(this.url, options);
 
     let data = options.data ?? null;
     let params = options.params ?? null;
@@ -218,6 +231,8 @@ export class HttpRequest {
       if (!Array.isArray(auth) || auth.length !== 2) throw new TypeError('Only basic auth is supported: auth must be [login, password]');
       this.headers.set('Authorization', basic_auth(auth[0], auth[1]));
     }
+    // Through a tunnel (https) the proxy's credentials go with the CONNECT, never to the origin.
+    if (this.proxy?.authorization && this.ssl === null) this.headers.set('Proxy-Authorization', this.proxy.authorization);
 
     // The body and its framing.
     const encoding = options.encoding ?? 'utf8';
@@ -299,7 +314,9 @@ export class HttpRequest {
    */
   send(transport: Transport, close = false, protocol: ClientProtocol | null = null, loop: AbstractEventLoop = get_event_loop()): HttpResponse {
     if (this.stream !== null && protocol === null) throw new TypeError("a BodyStream is paced by its connection: send(transport, close, protocol)");
-    const writer = new Request(transport, this.method, this.path, { http_version: this.version, close });
+    // A proxy is asked for the whole URL (absolute form); a tunnel or the origin itself, for the path.
+    const target = this.proxy !== null && this.ssl === null ? `${this.url.protocol}//${this.url.host}${this.path}` : this.path;
+    const writer = new Request(transport, this.method, target, { http_version: this.version, close });
     if (this.compress !== null) writer.add_compression_filter(this.compress);
     if (this.chunked !== null && this.stream === null) writer.add_chunking_filter(this.chunked);
     writer.add_headers(...this.headers);
@@ -407,9 +424,24 @@ export interface Connection {
   release(reusable: boolean): void;
 }
 
-/** Opens a connection for `req` (TLS for https, checked against the URL's host name). */
+/** Opens a connection for `req` (TLS for https, checked against the URL's host name), through its proxy
+ * if it has one. */
 export function* connect(req: HttpRequest, loop: AbstractEventLoop): Coroutine<[Transport, ClientProtocol]> {
-  return yield* create_connection(loop, () => new ClientProtocol(), req.host, req.port, req.ssl ? { ssl: req.ssl, server_hostname: req.host } : {});
+  const proxy = req.proxy;
+  if (proxy === null) {
+    return yield* create_connection(loop, () => new ClientProtocol(), req.host, req.port, req.ssl ? { ssl: req.ssl, server_hostname: req.host } : {});
+  }
+  const [transport, protocol] = yield* create_connection(loop, () => new ClientProtocol(), proxy.host, proxy.port);
+  if (req.ssl === null) return [transport, protocol];
+  try {
+    yield* open_tunnel(transport, protocol, proxy, req.host, req.port, loop);
+    const tls = yield* loop.start_tls(transport, protocol, req.ssl, { server_hostname: req.host });
+    protocol.transport = tls;
+    return [tls, protocol];
+  } catch (e) {
+    transport.close();
+    throw e;
+  }
 }
 
 /** A connection of its own: closed when the response is done. */

@@ -99,3 +99,12 @@ export class TooManyRedirects extends Error {
     super(`too many redirects: more than ${max_redirects}, the last one from ${response.url} to ${String(response.headers.get('location'))}`);
   }
 }
+
+/** The proxy refused to open a tunnel (its answer to CONNECT was not 2xx), e.g. 407 when it wants
+ * credentials (aiohttp's ClientHttpProxyError). `status` and `reason` are the proxy's. */
+export class ProxyError extends Error {
+  override name = 'ProxyError';
+  constructor(readonly status: number, readonly reason: string, readonly proxy: string) {
+    super(`the proxy ${proxy} answered ${status} ${reason}`.trimEnd());
+  }
+}

@@ -20,6 +20,7 @@ export {
   BodyStream, ClientProtocol, HttpRequest, HttpResponse, request,
   type HttpRequestOptions, type RequestData, type RequestOptions,
 } from './client.js';
+export { bypasses, proxy_from_env, resolve_proxy, type Proxy, type ProxyOptions } from './proxy.js';
 export { Session, type SessionOptions } from './session.js';
 export {
   CookieJar, domain_match, parse_cookie_date, parse_set_cookie,

@@ -75,7 +75,9 @@ function pool_key(req: HttpRequest): string {
     if (id === undefined) context_ids.set(req.ssl, (id = ++next_context_id));
     tls = `|tls${id}${req.ssl.verify_mode === CERT_NONE ? '-noverify' : ''}`;
   }
-  return `${req.url.protocol}//${req.host}:${req.port}${tls}`;
+  // Through a proxy: its connections are not the direct ones, nor another proxy's or another login's.
+  const via = req.proxy === null ? '' : `|via ${req.proxy.host}:${req.proxy.port} ${req.proxy.authorization ?? ''}`;
+  return `${req.url.protocol}//${req.host}:${req.port}${tls}${via}`;
 }
 
 export class Session {
