@@ -141,9 +141,12 @@ export class ZlibStream {
   }
 
   /** Feeds `chunk`; returns the output that is ready (maybe empty). Encoders compress without flushing;
-   * decoders decompress all they can. */
-  process(chunk: Uint8Array): Buffer {
+   * decoders decompress all they can, and with `max_output` at most that many bytes in this call
+   * (ZlibError 'TOO_LARGE' past it, as for the stream's own limit): for a limit per message of a stream
+   * that spans several, as a WebSocket's does. */
+  process(chunk: Uint8Array, max_output = Infinity): Buffer {
     check_bytes(chunk, 'ZlibStream.process');
+    if (typeof max_output !== 'number' || !(max_output >= 0)) throw new RangeError(`ZlibStream.process: max_output must be a number >= 0, got ${String(max_output)}`);
     this._check_usable();
     if (this._handle === null) {
       const first = this._first === null ? chunk : Buffer.concat([this._first, chunk]);
@@ -155,7 +158,7 @@ export class ZlibStream {
       this._handle = binding.zlib_new(NATIVE_MODE[_sniff(first[0]!, first[1]!)], ...this._params);
       chunk = first;
     }
-    return this._run(chunk, C.Z_NO_FLUSH);
+    return this._run(chunk, C.Z_NO_FLUSH, max_output);
   }
 
   /** Encoders: Z_SYNC_FLUSH, so that everything fed so far is decodable from the output (costs a few
@@ -185,13 +188,16 @@ export class ZlibStream {
     this._release('closed');
   }
 
-  private _run(input: Uint8Array, flush: number): Buffer {
+  private _run(input: Uint8Array, flush: number, call_limit = Infinity): Buffer {
     const handle = this._handle!;
-    const limit = this._encoder ? MAX_CALL_OUTPUT : Math.min(this._max_output - this._total_out, MAX_CALL_OUTPUT);
+    const stream_left = this._max_output - this._total_out;
+    const limit = this._encoder ? MAX_CALL_OUTPUT : Math.floor(Math.min(stream_left, MAX_CALL_OUTPUT, call_limit));
     const r = binding.zlib_process(handle, input, flush, limit, STATE);
     if (typeof r === 'number') {
       const [, msg] = binding.zlib_error(handle);
-      const err = this._error(r, msg, limit);
+      const err = r === C.ZLIB_TOO_LARGE && call_limit < Math.min(stream_left, MAX_CALL_OUTPUT)
+        ? new ZlibError(`${this.mode}: the decompressed data exceeds this call's max_output (${limit} bytes)`, 'TOO_LARGE')
+        : this._error(r, msg, limit);
       this._release(`failed: ${err.message}`);
       throw err;
     }

@@ -108,13 +108,13 @@ const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
 test('parse_frame: 7-, 16- and 64-bit lengths, zero length, masked payloads', () => {
   let buf = new ParserBuffer();
-  assert.equal(drive(buf, parse_frame(buf), Buffer.from([0x01, 0x01]), Buffer.from('1')), { fin: false, opcode: 1, payload: Buffer.from('1') });
+  assert.equal(drive(buf, parse_frame(buf), Buffer.from([0x01, 0x01]), Buffer.from('1')), { fin: false, opcode: 1, payload: Buffer.from('1'), compressed: false });
   buf = new ParserBuffer();
-  assert.equal(drive(buf, parse_frame(buf), Buffer.from([0x01, 0x00])), { fin: false, opcode: 1, payload: Buffer.alloc(0) });
+  assert.equal(drive(buf, parse_frame(buf), Buffer.from([0x01, 0x00])), { fin: false, opcode: 1, payload: Buffer.alloc(0), compressed: false });
   buf = new ParserBuffer();
   assert.equal(drive(buf, parse_frame(buf), Buffer.from([0x01, 126]), Buffer.from([0, 4]), Buffer.from('1234')).payload, Buffer.from('1234'));
   buf = new ParserBuffer();
-  assert.equal(drive(buf, parse_frame(buf), Buffer.from([0x81, 127]), Buffer.from([0, 0, 0, 0, 0, 0, 0, 4]), Buffer.from('1234')), { fin: true, opcode: 1, payload: Buffer.from('1234') });
+  assert.equal(drive(buf, parse_frame(buf), Buffer.from([0x81, 127]), Buffer.from([0, 0, 0, 0, 0, 0, 0, 4]), Buffer.from('1234')), { fin: true, opcode: 1, payload: Buffer.from('1234'), compressed: false });
   buf = new ParserBuffer();
   assert.equal(drive(buf, parse_frame(buf), Buffer.from([0x01, 0x81]), Buffer.from('0001'), Buffer.from('1')).payload, Buffer.from([0x01]));
   buf = new ParserBuffer();

@@ -36,9 +36,12 @@ const WS_SERVER = `
 const http = require('node:http');
 const { WebSocketServer } = require('ws');
 const server = http.createServer();
-const wss = new WebSocketServer({ server, maxPayload: 64 << 20, handleProtocols: (ps) => (ps.has('chat') ? 'chat' : false) });
+const deflate = process.argv[1] === 'deflate'; // ws's permessage-deflate, every message compressed
+const wss = new WebSocketServer({
+  server, maxPayload: 64 << 20, handleProtocols: (ps) => (ps.has('chat') ? 'chat' : false), perMessageDeflate: deflate ? { threshold: 0 } : false,
+});
 wss.on('connection', (ws, req) => {
-  console.log('connected protocol=' + ws.protocol + ' key=' + req.headers['sec-websocket-key'].length);
+  console.log('connected protocol=' + ws.protocol + ' key=' + req.headers['sec-websocket-key'].length + (deflate ? ' ext=' + ws.extensions : ''));
   ws.on('message', (data, isBinary) => {
     const text = isBinary ? '' : data.toString();
     if (text.startsWith('close ')) return ws.close(+text.split(' ')[1], text.split(' ')[2]);
@@ -62,12 +65,12 @@ server.listen({ fd: 3 });
 `;
 
 /** Starts WS_SERVER listening on a socket of ours (fd 3): the port is known, and connections queue at once. */
-function start_ws_server(): { port: number; child: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
+function start_ws_server(mode: 'plain' | 'deflate' = 'plain'): { port: number; child: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
   const listener = new Socket(AF_INET, SOCK_STREAM);
   listener.bind(['127.0.0.1', 0]);
   listener.listen(8);
   const port = (listener.getsockname() as [string, number])[1];
-  const { child, done } = node_child(WS_SERVER, [], listener);
+  const { child, done } = node_child(WS_SERVER, [mode], listener);
   listener.close();
   return { port, child, done };
 }
@@ -79,13 +82,14 @@ function* expect_message(ws: WebSocket, tp: number, check: (data: unknown) => bo
   assert.ok(check(m.data), `${what}: unexpected ${String(m.data).slice(0, 80)}`);
 }
 
-test('interop: our client against a ws server — text, binary, fragments both ways, pings both ways, ws closes with 4002', async () => {
-  const { port, child, done } = start_ws_server();
+for (const mode of ['plain', 'deflate'] as const) test(`interop: our client against a ws server (${mode}) — text, binary, fragments both ways, pings both ways, ws closes with 4002`, async () => {
+  const { port, child, done } = start_ws_server(mode);
   try {
     const loop = make_loop();
     run(loop, (function* () {
       const ws = yield* ws_connect(loop, port, ['chat']);
       assert.is(ws.protocol, 'chat');
+      assert.is(ws.writer.deflate !== null, mode === 'deflate', 'permessage-deflate agreed exactly when ws offers it');
       ws.send('héllo ✓');
       yield* expect_message(ws, MSG_TEXT, (d) => d === 'héllo ✓', 'text echo');
       const big = pattern(2 << 20);
@@ -109,7 +113,8 @@ test('interop: our client against a ws server — text, binary, fragments both w
     })());
     const { code, out } = await done;
     assert.is(code, 0, out);
-    assert.is(out, 'connected protocol=chat key=24\nclosed 4002 \n', 'our answer echoes the code (the reason is not echoed)');
+    const ext = mode === 'deflate' ? ' ext=permessage-deflate' : '';
+    assert.match(out, new RegExp(`^connected protocol=chat key=24${ext}[^\n]*\nclosed 4002 \n$`), 'our answer echoes the code (the reason is not echoed)');
   } finally {
     child.kill('SIGKILL');
   }
@@ -195,7 +200,8 @@ for (const mode of ['server-closes', 'client-closes'] as const) {
       assert.is(code, 0, out);
       // ws reports the close frame it received: ours, or our answer to its own (which echoes the code only).
       const closed = mode === 'server-closes' ? 'closed 4003 server bye' : 'closed 4001 ';
-      assert.is(out, ['open chat ""', 'text héllo ✓', 'binary equal', 'pong p1', 'text fragments', closed, ''].join('\n'));
+      // ws offers permessage-deflate by default, and our server takes it: every message above went compressed.
+      assert.is(out, ['open chat "permessage-deflate"', 'text héllo ✓', 'binary equal', 'pong p1', 'text fragments', closed, ''].join('\n'));
     } finally {
       child?.kill('SIGKILL');
     }

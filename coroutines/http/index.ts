@@ -28,3 +28,4 @@ export {
 } from './cookies.js';
 export { FormData, basic_auth, guess_type, quote_plus, urlencode, type FormFieldOptions, type Params } from './forms.js';
 export * from './websocket.js';
+export * from './ws_deflate.js';

@@ -14,6 +14,10 @@
  *
  * Nothing here does I/O by itself except through the transport it is given: `do_handshake()` only computes
  * the 101 response (the HTTP server sends it), as in Tulip.
+ *
+ * permessage-deflate (RFC 7692, ws_deflate.ts) is the one extension: a server takes it when the client
+ * offers it, `ws_connect()` offers it, and then the parser inflates messages whose first frame has RSV1
+ * (the size limit counting inflated bytes) and the writer compresses the ones worth it.
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
@@ -27,6 +31,10 @@ import { BadRequestException, HttpErrorException } from './errors.js';
 import { CIMultiDict } from './multidict.js';
 import type { HttpVersion } from './protocol.js';
 import { request, type RequestOptions } from './client.js';
+import {
+  CLIENT_DEFLATE_OFFER, PerMessageDeflate, accept_deflate_offer, accept_deflate_response, type DeflateOptions, type DeflateParams,
+} from './ws_deflate.js';
+import { ZlibError } from '../../src/zlib.js';
 
 // ---- Constants (Tulip's names) ----
 
@@ -142,8 +150,11 @@ export interface WebSocketParserOptions {
    * server); `null` (the default, Tulip's behaviour): either, e.g. between processes over a pipe.
    */
   masked?: boolean | null;
-  /** The largest message accepted, in bytes over all its fragments (1009 past it); `null`: no limit. */
+  /** The largest message accepted, in bytes over all its fragments (1009 past it); `null`: no limit.
+   * For a compressed message, the bytes it decompresses to. */
   max_size?: number | null;
+  /** permessage-deflate, when the handshake agreed on it: RSV1 then marks a compressed message. */
+  deflate?: PerMessageDeflate | null;
 }
 
 /** One frame as `parse_frame()` returns it, payload unmasked. */
@@ -151,6 +162,8 @@ export interface Frame {
   readonly fin: boolean;
   readonly opcode: number;
   readonly payload: Buffer;
+  /** RSV1: the first frame of a compressed message (only with permessage-deflate). */
+  readonly compressed?: boolean;
 }
 
 function check_options(options: WebSocketParserOptions): void {
@@ -177,7 +190,13 @@ export function* parse_frame(buf: ParserBuffer, options: WebSocketParserOptions 
   const b1 = buf._data[buf._start + 1]!;
   const fin = (b0 & 0x80) !== 0;
   const opcode = b0 & 0x0f;
-  if ((b0 & 0x70) !== 0) throw new WebSocketError(CLOSE_PROTOCOL_ERROR, 'received a frame with non-zero reserved bits (no extension was negotiated)');
+  const compressed = (b0 & 0x40) !== 0;
+  if ((b0 & 0x30) !== 0 || (compressed && !options.deflate)) {
+    throw new WebSocketError(CLOSE_PROTOCOL_ERROR, 'received a frame with reserved bits set that no negotiated extension defines');
+  }
+  if (compressed && (opcode === OPCODE_CONTINUATION || opcode >= OPCODE_CLOSE)) {
+    throw new WebSocketError(CLOSE_PROTOCOL_ERROR, 'received RSV1 on a frame that is not the first of a data message');
+  }
   if ((opcode > OPCODE_BINARY && opcode < OPCODE_CLOSE) || opcode > OPCODE_PONG) {
     throw new WebSocketError(CLOSE_PROTOCOL_ERROR, `received a frame with the reserved opcode ${opcode}`);
   }
@@ -197,7 +216,7 @@ export function* parse_frame(buf: ParserBuffer, options: WebSocketParserOptions 
     const whole = yield* buf.read(2 + mask_size + length);
     const payload = whole.subarray(2 + mask_size);
     if (has_mask) apply_mask(payload, whole.subarray(2, 6));
-    return { fin, opcode, payload };
+    return { fin, opcode, payload, compressed };
   }
   yield* buf.skip(2);
   // The extended length and the key in one read. Non-minimal length encodings are accepted (the RFC says
@@ -213,7 +232,22 @@ export function* parse_frame(buf: ParserBuffer, options: WebSocketParserOptions 
   if (length > limit) throw too_big(length, limit); // (a control frame's length is < 126: not here)
   const payload = length === 0 ? Buffer.alloc(0) : yield* buf.read(length);
   if (has_mask) apply_mask(payload, rest.subarray(ext));
-  return { fin, opcode, payload };
+  return { fin, opcode, payload, compressed };
+}
+
+/** The most bytes a compressed frame may have when `left` may still come out of it. */
+function compressed_limit(left: number): number {
+  return Math.min(left + Math.ceil(left / 8192) * 5 + 1024, Number.MAX_SAFE_INTEGER);
+}
+
+/** A compressed message's fragment, inflated; failures as the close codes they call for. */
+function inflate(deflate: PerMessageDeflate, frame: Frame, left: number): Buffer {
+  try {
+    return deflate.decompress(frame.payload, frame.fin, left);
+  } catch (e) {
+    if (e instanceof ZlibError && e.code === 'TOO_LARGE') throw new WebSocketError(CLOSE_MESSAGE_TOO_BIG, `message too big: it decompresses to more than the ${left} bytes allowed`);
+    throw new WebSocketError(CLOSE_PROTOCOL_ERROR, `received a compressed message that does not decompress: ${(e as Error).message}`);
+  }
 }
 
 function too_big(length: number, limit: number): WebSocketError {
@@ -244,15 +278,19 @@ function control_message(frame: Frame): PingMessage | PongMessage | CloseMessage
  */
 export function* parse_message(out: DataBuffer<Message>, buf: ParserBuffer, options: WebSocketParserOptions = {}): Parser<Message> {
   const max_size = max_size_of(options);
+  const deflate = options.deflate ?? null;
   let opcode = -1; // the data message's, once its first frame is in
+  let compressed = false; // the data message's, from its first frame
   let size = 0;
   const parts: Buffer[] = [];
   let decoder: TextDecoder | null = null;
   let text = '';
-  const frame_options = { masked: options.masked ?? null, max_size };
+  const frame_options = { masked: options.masked ?? null, max_size, deflate };
   for (;;) {
-    frame_options.max_size = max_size - size;
-    const frame = yield* parse_frame(buf, frame_options);
+    // With compression a frame's bytes are not the message's: the limit is checked on what it inflates to,
+    // and the frame itself may be a little larger than that (deflate's stored blocks add 5 bytes in 64K).
+    frame_options.max_size = deflate === null ? max_size - size : compressed_limit(max_size - size);
+    let frame = yield* parse_frame(buf, frame_options);
     if (frame.opcode >= OPCODE_CLOSE) {
       const message = control_message(frame);
       if (opcode === -1 || message.tp === MSG_CLOSE) return message;
@@ -265,7 +303,12 @@ export function* parse_message(out: DataBuffer<Message>, buf: ParserBuffer, opti
       throw new WebSocketError(CLOSE_PROTOCOL_ERROR, `received a new message (opcode ${frame.opcode}) before the fragmented one ended`);
     } else {
       opcode = frame.opcode;
-      // One frame: no decoder state to keep. Several: a streaming decoder fails on the first bad fragment.
+      compressed = frame.compressed === true;
+    }
+    if (compressed) frame = { ...frame, payload: inflate(deflate!, frame, max_size - size) };
+    else if (deflate !== null && size + frame.payload.length > max_size) throw too_big(size + frame.payload.length, max_size);
+    if (frame.opcode !== OPCODE_CONTINUATION) {
+      // The message's first frame. One frame: no decoder state to keep. Several: a streaming decoder fails on the first bad fragment.
       if (opcode === OPCODE_TEXT && frame.fin) return { tp: MSG_TEXT, data: decode_utf8(frame.payload, 'text'), extra: null };
       if (opcode === OPCODE_BINARY && frame.fin) return { tp: MSG_BINARY, data: frame.payload, extra: null };
       if (opcode === OPCODE_TEXT) decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -309,6 +352,9 @@ export interface WebSocketWriterOptions {
   mask?: boolean;
   /** Where masking keys come from (4 bytes per call); by default the CSPRNG. For tests with known vectors. */
   random?: (size: number) => Uint8Array;
+  /** permessage-deflate, when the handshake agreed on it: send() compresses messages of `threshold` bytes
+   * and more. */
+  deflate?: PerMessageDeflate | null;
 }
 
 function as_bytes(data: string | Uint8Array, method: string): Uint8Array {
@@ -320,25 +366,31 @@ function as_bytes(data: string | Uint8Array, method: string): Uint8Array {
 /** Writes frames to a transport, each as one `transport.write()` (Tulip's WebSocketWriter). */
 export class WebSocketWriter {
   readonly mask: boolean;
+  readonly deflate: PerMessageDeflate | null;
   private readonly _random: (size: number) => Uint8Array;
 
   constructor(readonly transport: WriteTransport, options: WebSocketWriterOptions = {}) {
     this.mask = options.mask ?? false;
+    this.deflate = options.deflate ?? null;
     this._random = options.random ?? random_key;
   }
 
   /**
    * Sends one frame. The low level under the methods below; `fin` false with OPCODE_TEXT/OPCODE_BINARY and
-   * then OPCODE_CONTINUATION frames send a message in fragments.
+   * then OPCODE_CONTINUATION frames send a message in fragments. `compressed` sets RSV1: the first frame
+   * of a message compressed with permessage-deflate.
    */
-  send_frame(opcode: number, payload: Uint8Array, fin = true): void {
+  send_frame(opcode: number, payload: Uint8Array, fin = true, compressed = false): void {
     const n = payload.length;
     if (opcode >= OPCODE_CLOSE && (n > 125 || !fin)) throw new RangeError('a control frame carries at most 125 bytes and cannot be fragmented');
+    if (compressed && (this.deflate === null || opcode === OPCODE_CONTINUATION || opcode >= OPCODE_CLOSE)) {
+      throw new RangeError('RSV1 (compressed) is for the first frame of a data message, once permessage-deflate was agreed');
+    }
     if (!Number.isInteger(opcode) || opcode < 0 || opcode > 0xf) throw new RangeError(`invalid opcode ${opcode}`);
     const ext = n < 126 ? 0 : n < 65536 ? 2 : 8;
     const start = 2 + ext + (this.mask ? 4 : 0);
     const frame = Buffer.allocUnsafe(start + n);
-    frame[0] = (fin ? 0x80 : 0) | opcode;
+    frame[0] = (fin ? 0x80 : 0) | (compressed ? 0x40 : 0) | opcode;
     frame[1] = (this.mask ? 0x80 : 0) | (ext === 0 ? n : ext === 2 ? 126 : 127);
     if (ext === 2) frame.writeUInt16BE(n, 2);
     else if (ext === 8) {
@@ -361,7 +413,10 @@ export class WebSocketWriter {
     if (!binary && typeof data !== 'string' && !isUtf8(bytes)) {
       throw new RangeError('WebSocketWriter.send(): these bytes are not UTF-8; pass binary = true to send them as a binary message');
     }
-    this.send_frame(binary ? OPCODE_BINARY : OPCODE_TEXT, bytes);
+    const opcode = binary ? OPCODE_BINARY : OPCODE_TEXT;
+    const deflate = this.deflate;
+    if (deflate !== null && bytes.length >= deflate.threshold) this.send_frame(opcode, deflate.compress(bytes), true, true);
+    else this.send_frame(opcode, bytes);
   }
 
   ping(data: string | Uint8Array = EMPTY): void {
@@ -410,6 +465,8 @@ export interface HandshakeOptions {
   protocols?: Iterable<string>;
   /** The parser's `max_size` (see WebSocketParserOptions). */
   max_size?: number | null;
+  /** permessage-deflate when the client offers it: true (the default), false, or its options. */
+  compress?: boolean | DeflateOptions;
 }
 
 /** The server's side of a successful handshake (Tulip returned the first four as a tuple). */
@@ -424,6 +481,8 @@ export interface Handshake {
   readonly writer: WebSocketWriter;
   /** The subprotocol chosen, or null. */
   readonly protocol: string | null;
+  /** permessage-deflate as agreed (the parser and writer use it), or null. */
+  readonly deflate: PerMessageDeflate | null;
 }
 
 const KEY_FORMAT = /^[A-Za-z0-9+/]{21}[AQgw]==$/; // base64 of exactly 16 bytes, canonical
@@ -474,12 +533,18 @@ export function do_handshake(message: HandshakeRequest, transport: WriteTranspor
     ['Sec-WebSocket-Accept', accept_key(key)],
   ];
   if (protocol !== null) response.push(['Sec-WebSocket-Protocol', protocol]);
+  const compress = options.compress ?? true;
+  const deflate_options = typeof compress === 'object' ? compress : {};
+  const agreed = compress === false ? null : accept_deflate_offer(headers.getall('Sec-WebSocket-Extensions'), deflate_options);
+  const deflate = agreed === null ? null : new PerMessageDeflate(agreed[1], true, deflate_options);
+  if (agreed !== null) response.push(['Sec-WebSocket-Extensions', agreed[0]]);
   return {
     status: 101,
     headers: response,
-    parser: WebSocketParser({ masked: true, max_size: options.max_size }),
-    writer: new WebSocketWriter(transport, { mask: false }),
+    parser: WebSocketParser({ masked: true, max_size: options.max_size, deflate }),
+    writer: new WebSocketWriter(transport, { mask: false, deflate }),
     protocol,
+    deflate,
   };
 }
 
@@ -488,7 +553,7 @@ export function do_handshake(message: HandshakeRequest, transport: WriteTranspor
  * client adds Host). After the response, `verify_handshake_response()`; then the client reads with
  * `WebSocketParser({ masked: false })` and writes with `new WebSocketWriter(transport, { mask: true })`.
  */
-export function client_handshake_headers(protocols?: Iterable<string>): { key: string; headers: Array<[string, string]> } {
+export function client_handshake_headers(protocols?: Iterable<string>, compress = false): { key: string; headers: Array<[string, string]> } {
   const key = randomFillSync(Buffer.alloc(16)).toString('base64');
   const headers: Array<[string, string]> = [
     ['Upgrade', 'websocket'],
@@ -498,6 +563,7 @@ export function client_handshake_headers(protocols?: Iterable<string>): { key: s
   ];
   const offered = [...(protocols ?? [])];
   if (offered.length > 0) headers.push(['Sec-WebSocket-Protocol', offered.join(', ')]);
+  if (compress) headers.push(['Sec-WebSocket-Extensions', CLIENT_DEFLATE_OFFER]);
   return { key, headers };
 }
 
@@ -507,8 +573,10 @@ export type HandshakeResponse = { readonly headers: CIMultiDict } & ({ readonly 
 /**
  * Checks the server's answer to our handshake (RFC 6455 section 4.1) and returns the subprotocol it chose
  * (one of `protocols`, those offered) or null. Raises WebSocketHandshakeError (with the response's `status`).
+ * With `offered_deflate` (CLIENT_DEFLATE_OFFER was sent), an extensions header is left to
+ * `accept_deflate_response()`; otherwise any is an error.
  */
-export function verify_handshake_response(response: HandshakeResponse, key: string, protocols?: Iterable<string>): string | null {
+export function verify_handshake_response(response: HandshakeResponse, key: string, protocols?: Iterable<string>, offered_deflate = false): string | null {
   const status = 'code' in response ? response.code : response.status;
   const { headers } = response;
   const fail = (why: string): never => {
@@ -519,7 +587,7 @@ export function verify_handshake_response(response: HandshakeResponse, key: stri
   if (!tokens(headers, 'Connection').includes('upgrade')) fail(`no "Connection: upgrade" header (got ${JSON.stringify(headers.get('Connection') ?? null)})`);
   const accept = headers.get('Sec-WebSocket-Accept')?.trim();
   if (accept !== accept_key(key)) fail(`wrong Sec-WebSocket-Accept ${JSON.stringify(accept ?? null)} for our key`);
-  if (headers.has('Sec-WebSocket-Extensions')) fail(`the server chose extensions we did not offer: ${headers.getall('Sec-WebSocket-Extensions').join(', ')}`);
+  if (!offered_deflate && headers.has('Sec-WebSocket-Extensions')) fail(`the server chose extensions we did not offer: ${headers.getall('Sec-WebSocket-Extensions').join(', ')}`);
   const chosen = tokens(headers, 'Sec-WebSocket-Protocol', true);
   if (chosen.length === 0) return null;
   if (chosen.length > 1 || ![...(protocols ?? [])].includes(chosen[0]!)) fail(`the server chose a subprotocol we did not offer: ${chosen.join(', ')}`);
@@ -721,6 +789,7 @@ export class WebSocket {
     this._closed = true;
     this.close_code = code;
     this.writer.transport.close();
+    this.writer.deflate?.close(); // the native zlib state (the parser shares this one)
     this.reader.feed_eof();
     if (this._done !== null && !this._done.done()) this._done.set_result();
     for (const waiter of this._pings.values()) waiter.cancel();
@@ -736,6 +805,8 @@ export interface WsConnectOptions extends Pick<RequestOptions, 'headers' | 'cook
   /** The largest message accepted (default DEFAULT_MAX_SIZE); a larger one fails the connection with 1009. */
   max_size?: number;
   close_timeout?: number | null;
+  /** Offer permessage-deflate (default true); options for our side's compression. */
+  compress?: boolean | Pick<DeflateOptions, 'level' | 'threshold'>;
 }
 
 /**
@@ -751,7 +822,8 @@ export function* ws_connect(url: string | URL, options: WsConnectOptions = {}): 
   const target = new URL(url);
   if (target.protocol === 'ws:') target.protocol = 'http:';
   else if (target.protocol === 'wss:') target.protocol = 'https:';
-  const { key, headers } = client_handshake_headers(options.protocols);
+  const compress = options.compress ?? true;
+  const { key, headers } = client_handshake_headers(options.protocols, compress !== false);
   // The caller's headers go first and win: a handshake header they give replaces ours (tests send a wrong
   // Sec-WebSocket-Version that way).
   const given = new CIMultiDict(options.headers ?? undefined);
@@ -761,12 +833,19 @@ export function* ws_connect(url: string | URL, options: WsConnectOptions = {}): 
     allow_redirects: false,
   });
   try {
-    const protocol = verify_handshake_response(response, key, options.protocols);
+    const protocol = verify_handshake_response(response, key, options.protocols, compress !== false);
+    let params: DeflateParams | null = null;
+    try {
+      params = compress === false ? null : accept_deflate_response(response.headers.getall('Sec-WebSocket-Extensions'));
+    } catch (e) {
+      throw new WebSocketHandshakeError(`WebSocket handshake: ${(e as Error).message}`, response.status);
+    }
     const stream = response.stream;
     const transport = response.transport;
     if (stream === null || transport === null) throw new WebSocketHandshakeError('the connection closed during the handshake', response.status);
-    const reader = stream.set_parser(WebSocketParser({ masked: false, max_size: options.max_size }), { loop: options.loop });
-    return new WebSocket(reader, new WebSocketWriter(transport, { mask: true }), {
+    const deflate = params === null ? null : new PerMessageDeflate(params, false, typeof compress === 'object' ? compress : {});
+    const reader = stream.set_parser(WebSocketParser({ masked: false, max_size: options.max_size, deflate }), { loop: options.loop });
+    return new WebSocket(reader, new WebSocketWriter(transport, { mask: true, deflate }), {
       protocol, close_timeout: options.close_timeout, loop: options.loop,
     });
   } catch (exc) {
