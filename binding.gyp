@@ -18,6 +18,7 @@
         "src/native/tls_cert.c",
         "src/native/tls_ctx.c",
         "src/native/zlib.c",
+        "src/native/host.c",
         "src/native/tls.h",
         "src/native/util.h",
         "src/native/sockaddr.h",

@@ -15,6 +15,7 @@ import {
 import { RuntimeError, TimeoutError } from './errors.js';
 import { Future, type Coroutine } from './futures.js';
 import { TimerHeap } from './heap.js';
+import { host } from './hosted.js';
 import { logger } from './log.js';
 import { Task, ensure_future, _set_coroutine_debug } from './tasks.js';
 import type { InetAddress } from './binding.js';
@@ -126,6 +127,61 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       this._stopping = false;
       this._running = false;
     }
+  }
+
+  /**
+   * The hosted mode (src/hosted.ts): runs this loop inside Node's own, returning at once. The Promise
+   * settles when stop() is called; meanwhile Node's timers, I/O and Promises go on as usual between turns.
+   */
+  run_hosted(): Promise<void> {
+    return host(this, this._host_fd());
+  }
+
+  /** run_until_complete() in the hosted mode: the Promise of `future`'s result; hosting ends with it. */
+  async run_until_complete_hosted<T>(future: Future<T> | Coroutine<T>): Promise<T> {
+    this._check_closed();
+    const fut = ensure_future(future, { loop: this });
+    const stop_now = (): void => this.stop();
+    fut.add_done_callback(stop_now);
+    try {
+      await this.run_hosted();
+    } finally {
+      fut.remove_done_callback(stop_now);
+    }
+    if (!fut.done()) throw new TimeoutError(null, 'the event loop stopped before the future completed');
+    return fut.result();
+  }
+
+  /** @internal The fd Node's loop watches in the hosted mode; only a selector with one can be hosted. */
+  protected _host_fd(): number {
+    throw new RuntimeError(`${this.constructor.name} cannot be hosted: it has no selector fd for Node's loop to watch`);
+  }
+
+  /** @internal (HostableLoop) */
+  _host_begin(): void {
+    this._check_closed();
+    if (this._running) throw new RuntimeError('This event loop is already running');
+    this._running = true;
+  }
+
+  /** @internal (HostableLoop) */
+  _host_turn(): number | null {
+    const previous = _set_running_loop(this);
+    try {
+      this._run_once(0);
+    } finally {
+      _set_running_loop(previous);
+    }
+    if (this._stopping) return -1;
+    if (this._ready.length > 0) return 0;
+    const first = this._scheduled.peek();
+    return first === undefined ? null : Math.max(0, first._when - this.time());
+  }
+
+  /** @internal (HostableLoop) */
+  _host_end(): void {
+    this._running = false;
+    this._stopping = false;
   }
 
   /**

@@ -231,6 +231,9 @@ export interface ErrnoCodes {
   readonly EHOSTUNREACH: number;
 }
 
+/** An opaque watcher of the hosted mode (src/native/host.c). */
+export type HostHandle = { readonly __host: unique symbol };
+
 /** The addon's functions. "→ n | -errno" means: a non-negative result, or a negative errno. */
 export interface NativeBinding {
   readonly constants: NativeConstants;
@@ -239,6 +242,10 @@ export interface NativeBinding {
   strerror(errno: number): string;
   /** The message for an EAI_* code. */
   gai_strerror(code: number): string;
+  /** The hosted mode (src/hosted.ts): Node's loop calls `callback()` whenever `fd` is readable, until
+   * host_unwatch. → a handle | -errno (libuv refused the fd). */
+  host_watch(fd: number, callback: () => void): HostHandle | number;
+  host_unwatch(handle: HostHandle): void;
   /** glibc's malloc: keep up to `trim_threshold` bytes of freed heap top instead of returning them to the
    * kernel, and serve blocks below `mmap_threshold` from the heap. → false where malloc is not glibc's.
    * Process-wide (see ReadSlab in selector_transports.ts for why). */

@@ -9,7 +9,7 @@
  */
 import { binding, type SockAddr } from './binding.js';
 import { BaseEventLoop } from './base_events.js';
-import { check, errno, os_error } from './errors.js';
+import { RuntimeError, check, errno, os_error } from './errors.js';
 import { Handle, _set_default_loop_factory, type Callback, type FileDescriptorLike } from './events.js';
 import { Future, type Coroutine } from './futures.js';
 import { logger } from './log.js';
@@ -65,6 +65,15 @@ export class SelectorEventLoop extends BaseEventLoop {
     }
     [this._wakeup_r, this._wakeup_w] = fds as [number, number];
     this.add_reader(this._wakeup_r, () => this._read_from_self());
+  }
+
+  /** @internal The hosted mode watches the selector's own fd (epoll, kqueue). */
+  protected override _host_fd(): number {
+    const selector = this._selector as BaseSelector<IoHandles> & { fileno?: () => number };
+    if (typeof selector.fileno !== 'function') {
+      throw new RuntimeError(`a loop on ${selector.constructor.name} cannot be hosted: Node's loop can watch an EpollSelector or a KqueueSelector (they have an fd), not this one`);
+    }
+    return selector.fileno();
   }
 
   private _read_from_self(): void {

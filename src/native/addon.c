@@ -115,7 +115,7 @@ NAPI_MODULE_INIT() {
       !register_select(env, exports) || !register_kqueue(env, exports, constants) ||
       !register_sockets(env, exports) || !register_dns(env, exports) ||
       !register_signals(env, exports) || !register_process(env, exports) || !register_tls(env, exports) ||
-      !register_zlib(env, exports, constants))
+      !register_zlib(env, exports, constants) || !register_host(env, exports))
     return NULL;
   TL_CALL(env, napi_set_named_property(env, exports, "constants", constants));
   TL_CALL(env, napi_set_named_property(env, exports, "errno_codes", codes));

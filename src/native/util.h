@@ -236,5 +236,6 @@ bool register_signals(napi_env env, napi_value exports);
 bool register_process(napi_env env, napi_value exports);
 bool register_tls(napi_env env, napi_value exports);
 bool register_zlib(napi_env env, napi_value exports, napi_value constants);
+bool register_host(napi_env env, napi_value exports);
 
 #endif
