@@ -308,7 +308,8 @@ export function* parse_message(out: DataBuffer<Message>, buf: ParserBuffer, opti
     if (compressed) frame = { ...frame, payload: inflate(deflate!, frame, max_size - size) };
     else if (deflate !== null && size + frame.payload.length > max_size) throw too_big(size + frame.payload.length, max_size);
     if (frame.opcode !== OPCODE_CONTINUATION) {
-      // The message's first frame. One frame: no decoder state to keep. Several: a streaming decoder fails on the first bad fragment.
+      // The message's first frame. One frame: no decoder state to keep. Several: a streaming decoder fails
+      // on the first bad fragment.
       if (opcode === OPCODE_TEXT && frame.fin) return { tp: MSG_TEXT, data: decode_utf8(frame.payload, 'text'), extra: null };
       if (opcode === OPCODE_BINARY && frame.fin) return { tp: MSG_BINARY, data: frame.payload, extra: null };
       if (opcode === OPCODE_TEXT) decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
