@@ -51,6 +51,27 @@ export function _capture_stack(): string | undefined {
   return (user.length > 0 ? user : frames).join('\n');
 }
 
+/**
+ * Debug aid: the frames of the coroutines that are suspending right now (called from Future.next() in
+ * debug mode), innermost first: the generator frames of the yield* chain, down to the Task's step that
+ * drives them. The stack is deeper than V8's default of 10 frames for nested coroutines: raised here.
+ */
+export function _suspension_stack(): string[] {
+  const saved = Error.stackTraceLimit;
+  Error.stackTraceLimit = 200;
+  const stack = new Error().stack ?? '';
+  Error.stackTraceLimit = saved;
+  const out: string[] = [];
+  for (const line of stack.split('\n').slice(2)) { // past "Error" and this function
+    const frame = line.trim();
+    if (frame.startsWith('at Task._step ')) break;
+    if (/^at \S+\.(next|throw) \(<anonymous>\)$/.test(frame)) continue; // a generator being resumed
+    if (frame.includes(src_dir + sep + 'futures.')) continue; // Future.next itself
+    out.push(frame);
+  }
+  return out;
+}
+
 function describe_callback(cb: Function): string {
   return cb.name ? `${cb.name}()` : '<anonymous function>';
 }

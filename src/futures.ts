@@ -11,7 +11,7 @@
  * the whole `yield*` chain on the stack. The yielded value is typed `Suspend`, a brand nothing else has, so
  * a coroutine that writes `yield future` (without the star) does not type-check where a Task takes it.
  */
-import { AbstractEventLoop, get_event_loop, _capture_stack, type TimerHandle } from './events.js';
+import { AbstractEventLoop, get_event_loop, _capture_stack, _suspension_stack, type TimerHandle } from './events.js';
 import { TimeoutError } from './errors.js';
 import { logger } from './log.js';
 
@@ -92,6 +92,8 @@ export class Future<T = unknown> implements Iterator<Suspend, T, unknown> {
   /** @internal */ _timeout_handle: TimerHandle | null = null;
   /** Where the future was created (debug mode only). */
   _source_traceback: string | undefined = undefined;
+  /** @internal The frames of the coroutines that last suspended on this future (debug mode only). */
+  _suspended_at: string[] | null = null;
 
   constructor(options?: FutureOptions) {
     const loop = options?.loop ?? options?.event_loop ?? get_event_loop();
@@ -211,6 +213,8 @@ export class Future<T = unknown> implements Iterator<Suspend, T, unknown> {
   next(): IteratorResult<Suspend, T> {
     if (this._state === PENDING) {
       this._blocking = true;
+      // Debug mode: where the coroutines suspend, for Task.get_stack() (it costs microseconds).
+      if (this._loop.get_debug()) this._suspended_at = _suspension_stack();
       return { done: false, value: this as unknown as Suspend };
     }
     return { done: true, value: this.result() };

@@ -9,6 +9,7 @@
  * Cancellation is always thrown in at the yield point, never `return()`ed, so `try/finally` and `catch` work
  * through `yield*` chains and a `finally` may itself `yield*`.
  */
+import { writeSync } from 'node:fs';
 import { AbstractEventLoop, get_event_loop, _capture_stack } from './events.js';
 import { RuntimeError } from './errors.js';
 import { CancelledError, Future, type Coroutine, type FutureOptions, type Suspend } from './futures.js';
@@ -180,6 +181,39 @@ export class Task<T = unknown> extends Future<T> {
   /** The generator this task drives. */
   get_coro(): Coroutine<T> {
     return this._coro;
+  }
+
+  /**
+   * The task's stack, as asyncio's `get_stack()`, oldest frame first (each a V8 frame line, `at f (file:l:c)`):
+   * - suspended on a future: the frames of its whole yield* chain at that point (where Python shows only
+   *   the outermost one). Recorded at each suspension in debug mode only (`loop.set_debug(true)` or
+   *   TULIP_DEBUG=1), since capturing a stack costs microseconds: otherwise none;
+   * - failed: the frames of its exception;
+   * - otherwise (done, or not started): none.
+   * With `limit`, the newest `limit` frames of a stack and the oldest of an exception's, as in Python.
+   */
+  get_stack(options: { limit?: number | null } = {}): string[] {
+    const limit = options.limit ?? null;
+    if (limit !== null && !(Number.isSafeInteger(limit) && limit >= 0)) throw new RangeError(`limit must be an integer >= 0 or null, got ${limit}`);
+    if (this.done()) {
+      const exc = this.cancelled() ? null : this.exception();
+      const frames = exc instanceof Error && exc.stack ? exc.stack.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('at ')) : [];
+      return limit === null ? frames.reverse() : frames.reverse().slice(0, limit);
+    }
+    const frames = (this._fut_waiter?._suspended_at ?? []).slice().reverse();
+    return limit === null ? frames : frames.slice(Math.max(0, frames.length - limit));
+  }
+
+  /** Prints get_stack() (asyncio's print_stack()), to standard error unless `file` is given. */
+  print_stack(options: { limit?: number | null; file?: { write(text: string): unknown } } = {}): void {
+    const frames = this.get_stack({ limit: options.limit ?? null });
+    const exc = this.done() && !this.cancelled() ? this.exception() : null;
+    let text: string;
+    if (frames.length === 0) text = `No stack for ${this}\n`;
+    else text = `${exc !== null ? 'Traceback' : 'Stack'} for ${this} (most recent call last):\n${frames.map((f) => `  ${f}\n`).join('')}`;
+    if (exc !== null) text += `${exc instanceof Error ? `${exc.name}: ${exc.message}` : String(exc)}\n`;
+    if (options.file) options.file.write(text);
+    else writeSync(2, text); // synchronous: process.stderr may not flush while a tulip loop runs
   }
 
   /**

@@ -769,4 +769,53 @@ test('debug mode: a coroutine created and never started is reported, with where 
   }
 });
 
+// ---- get_stack / print_stack ----------------------------------------------------------------------------
+
+function* stack_inner(f: Future<number>): Coroutine<number> {
+  return yield* f;
+}
+function* stack_middle(f: Future<number>): Coroutine<number> {
+  return yield* stack_inner(f);
+}
+function* stack_outer(f: Future<number>): Coroutine<number> {
+  return yield* stack_middle(f);
+}
+const names = (frames: string[]) => frames.map((f) => /^at (\S+)/.exec(f)![1]);
+
+test('get_stack: in debug mode, the whole yield* chain where the task is suspended, oldest first', () => {
+  loop.set_debug(true);
+  const f = new Future<number>({ loop });
+  const t = new Task(stack_outer(f), { loop });
+  loop.run_once();
+  assert.equal(names(t.get_stack()), ['stack_outer', 'stack_middle', 'stack_inner']);
+  assert.equal(names(t.get_stack({ limit: 1 })), ['stack_inner'], 'a stack keeps its newest frames');
+  assert.match(t.get_stack()[2]!, /tasks\.test\.ts:\d+:\d+\)$/);
+  const out: string[] = [];
+  t.print_stack({ file: { write: (s: string) => out.push(s) } });
+  assert.match(out.join(''), /^Stack for Task.* \(most recent call last\):\n  at stack_outer .*\n  at stack_middle .*\n  at stack_inner /);
+  f.set_result(7);
+  loop.run_once();
+  assert.is(t.result(), 7);
+  assert.equal(t.get_stack(), [], 'a task that finished has no stack');
+  throws_a(() => t.get_stack({ limit: -1 }), RangeError);
+});
+
+test('get_stack: without debug mode nothing is recorded; a failed task gives its exception\'s frames', () => {
+  const f = new Future<number>({ loop });
+  const t = new Task(stack_outer(f), { loop });
+  loop.run_once();
+  assert.equal(t.get_stack(), []);
+  const out: string[] = [];
+  t.print_stack({ file: { write: (s: string) => out.push(s) } });
+  assert.match(out.join(''), /^No stack for Task/);
+  f.set_exception(new TypeError('bad'));
+  loop.run_once();
+  const frames = t.get_stack();
+  assert.ok(frames.length > 0);
+  out.length = 0;
+  t.print_stack({ file: { write: (s: string) => out.push(s) } });
+  assert.match(out.join(''), /^Traceback for Task.*\n(  at .*\n)+TypeError: bad\n$/);
+  assert.is(t.get_stack({ limit: 1 }).length, 1);
+});
+
 test.run();
