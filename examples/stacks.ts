@@ -2,14 +2,12 @@
  * Crude demo for print_stack() (asyncio's examples/stacks.py).
  *
  * What differs, and why:
- * - Python's Task.print_stack() walks the suspended coroutine's frames (gi_frame, and gi_yieldfrom down a
- *   `yield from` chain). JavaScript generators do not expose their suspended frames, so our Task has no
- *   get_stack()/print_stack(): the print_stack() below prints the task, and for a task that failed, the
- *   traceback of its exception (which is also what Python prints for a task that is done).
- * - That traceback is the point: the future's iterator raises the stored exception after the task resumes
- *   the coroutine, so an Error's `.stack` runs through the whole `yield*` chain. helper() is called
- *   through outer() -> middle() -> helper() to show it (the original called helper() directly). The
- *   running task's frames are visible too, on the JavaScript stack (print_stack() from inside helper()).
+ * - Python's Task.print_stack() shows a suspended coroutine's outermost frame. JavaScript generators do not
+ *   expose their suspended frames, so ours records them as the task suspends, in debug mode only (a stack
+ *   capture costs microseconds): the loop is put in debug mode below. Then it shows the whole `yield*`
+ *   chain, outer() -> middle() -> helper() -> readline() and down (the original called helper() directly).
+ * - For the running task (print_stack() from inside helper()) the frames are live, in any mode; for a task
+ *   that failed, they are its exception's, which also run through the whole chain.
  * - The original read from python.org; this one starts a local server that answers one line, so the demo
  *   needs no network. 1/0 is Infinity in JavaScript, so helper() throws a ZeroDivisionError itself.
  */
@@ -22,17 +20,10 @@ class ZeroDivisionError extends Error {
   override name = 'ZeroDivisionError';
 }
 
-/** Python's Task.print_stack(), as far as a generator lets us see (see above). */
+const stdout = { write: (text: string) => process.stdout.write(text) };
+
 function print_stack(t: Task<unknown>): void {
-  console.log(`Stack for ${String(t)}:`);
-  if (t.done() && !t.cancelled() && t.exception() !== null) {
-    console.log((t.exception() as Error).stack);
-  } else if (t === Task.current_task()) {
-    // The running task is the one whose frames we can see: they are on the JavaScript stack right now.
-    console.log(new Error('(running)').stack!.split('\n').slice(2).join('\n'));
-  } else {
-    console.log('  (no frames: a suspended generator does not expose them)');
-  }
+  t.print_stack({ file: stdout });
 }
 
 function* helper(r: StreamReader): Coroutine<Buffer> {
@@ -61,6 +52,7 @@ function* http_ish(reader: StreamReader, writer: StreamWriter): Coroutine<void> 
 
 function doit(): void {
   const l = get_event_loop();
+  l.set_debug(true); // so that suspended tasks record their frames
   const lr = <T>(c: Coroutine<T> | Future<T>): T => l.run_until_complete(c);
   const svr = lr(start_server(http_ish, '127.0.0.1', 0));
   const [host, port] = svr.sockets![0]!.getsockname() as [string, number];

@@ -52,24 +52,33 @@ export function _capture_stack(): string | undefined {
 }
 
 /**
- * Debug aid: the frames of the coroutines that are suspending right now (called from Future.next() in
- * debug mode), innermost first: the generator frames of the yield* chain, down to the Task's step that
- * drives them. The stack is deeper than V8's default of 10 frames for nested coroutines: raised here.
+ * The coroutine frames of a V8 stack, innermost first: the generator frames of a yield* chain, down to the
+ * Task's step that drives them, without the generators' resume frames (`at f.next (<anonymous>)`) or
+ * tulip-ts' own Future.next / get_stack frames. Frames are matched by name and file name (not directory:
+ * with source maps a stack names the .ts sources, wherever the running .js is).
  */
+export function _coroutine_frames(stack: string): string[] {
+  const out: string[] = [];
+  for (const line of stack.split('\n')) {
+    const frame = line.trim();
+    if (!frame.startsWith('at ')) continue;
+    if (frame.startsWith('at Task._step ')) break;
+    if (frame.startsWith('at _suspension_stack ')) continue;
+    if (/^at \S+\.(next|throw) \(<anonymous>\)$/.test(frame)) continue; // a generator being resumed
+    if (/^at \w+\.(next|get_stack|print_stack) \(.*[\\/](futures|tasks)\.[jt]s:/.test(frame)) continue;
+    out.push(frame);
+  }
+  return out;
+}
+
+/** The coroutine frames running right now (see _coroutine_frames), from a stack deeper than V8's
+ * default of 10 frames: nested coroutines need more. */
 export function _suspension_stack(): string[] {
   const saved = Error.stackTraceLimit;
   Error.stackTraceLimit = 200;
   const stack = new Error().stack ?? '';
   Error.stackTraceLimit = saved;
-  const out: string[] = [];
-  for (const line of stack.split('\n').slice(2)) { // past "Error" and this function
-    const frame = line.trim();
-    if (frame.startsWith('at Task._step ')) break;
-    if (/^at \S+\.(next|throw) \(<anonymous>\)$/.test(frame)) continue; // a generator being resumed
-    if (frame.includes(src_dir + sep + 'futures.')) continue; // Future.next itself
-    out.push(frame);
-  }
-  return out;
+  return _coroutine_frames(stack);
 }
 
 function describe_callback(cb: Function): string {

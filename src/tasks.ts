@@ -10,7 +10,7 @@
  * through `yield*` chains and a `finally` may itself `yield*`.
  */
 import { writeSync } from 'node:fs';
-import { AbstractEventLoop, get_event_loop, _capture_stack } from './events.js';
+import { AbstractEventLoop, get_event_loop, _capture_stack, _coroutine_frames, _suspension_stack } from './events.js';
 import { RuntimeError } from './errors.js';
 import { CancelledError, Future, type Coroutine, type FutureOptions, type Suspend } from './futures.js';
 import { logger } from './log.js';
@@ -185,10 +185,11 @@ export class Task<T = unknown> extends Future<T> {
 
   /**
    * The task's stack, as asyncio's `get_stack()`, oldest frame first (each a V8 frame line, `at f (file:l:c)`):
+   * - running (called from inside it): the frames of its yield* chain, live;
    * - suspended on a future: the frames of its whole yield* chain at that point (where Python shows only
    *   the outermost one). Recorded at each suspension in debug mode only (`loop.set_debug(true)` or
    *   TULIP_DEBUG=1), since capturing a stack costs microseconds: otherwise none;
-   * - failed: the frames of its exception;
+   * - failed: the coroutine frames of its exception (which run through the whole yield* chain);
    * - otherwise (done, or not started): none.
    * With `limit`, the newest `limit` frames of a stack and the oldest of an exception's, as in Python.
    */
@@ -197,10 +198,11 @@ export class Task<T = unknown> extends Future<T> {
     if (limit !== null && !(Number.isSafeInteger(limit) && limit >= 0)) throw new RangeError(`limit must be an integer >= 0 or null, got ${limit}`);
     if (this.done()) {
       const exc = this.cancelled() ? null : this.exception();
-      const frames = exc instanceof Error && exc.stack ? exc.stack.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('at ')) : [];
-      return limit === null ? frames.reverse() : frames.reverse().slice(0, limit);
+      const frames = exc instanceof Error && exc.stack ? _coroutine_frames(exc.stack).reverse() : [];
+      return limit === null ? frames : frames.slice(0, limit);
     }
-    const frames = (this._fut_waiter?._suspended_at ?? []).slice().reverse();
+    const live = this._loop._current_task === (this as Task<unknown>);
+    const frames = (live ? _suspension_stack() : this._fut_waiter?._suspended_at ?? []).slice().reverse();
     return limit === null ? frames : frames.slice(Math.max(0, frames.length - limit));
   }
 

@@ -93,16 +93,21 @@ test('cachesvr answers bad frames with an unframed error and closes', async () =
   }
 });
 
-test('stacks: the traceback runs through the yield* chain outer -> middle -> helper', async () => {
+test('stacks: print_stack() shows the whole yield* chain: suspended (debug mode), running, and failed', async () => {
   const p = start('stacks.ts');
   try {
     await p.finished(0);
-    assert.match(p.stdout, /^catching ZeroDivisionError: division by zero$/m, p.stdout);
-    const trace = p.stdout.slice(p.stdout.indexOf('Stack for Task<exception=ZeroDivisionError'));
-    assert.match(trace, /at helper [^\n]*\n[\s\S]*at middle [^\n]*\n[\s\S]*at outer [^\n]*\n[\s\S]*at Task\._step/, trace);
-    // From inside helper(), the running task's frames are printed too.
-    const live = p.stdout.slice(p.stdout.indexOf('--- helper ---'), p.stdout.indexOf('--- end helper ---'));
-    assert.match(live, /at helper [\s\S]*at middle [\s\S]*at outer /, live);
+    const out = p.stdout;
+    assert.match(out, /^catching ZeroDivisionError: division by zero$/m, out);
+    // Suspended in readline(), recorded in debug mode: outer -> middle -> helper -> readline, oldest first.
+    const suspended = out.slice(out.indexOf('--- end helper ---'), out.indexOf('catching'));
+    assert.match(suspended, /Stack for Task<PENDING> \(most recent call last\):\n  at outer [^\n]*\n  at middle [^\n]*\n  at helper [^\n]*\n  at StreamReader\.readline /, suspended);
+    // From inside helper(): the running task's frames, live.
+    const live = out.slice(out.indexOf('--- helper ---'), out.indexOf('--- end helper ---'));
+    assert.match(live, /  at outer [^\n]*\n  at middle [^\n]*\n  at helper [^\n]*\n  at print_stack /, live);
+    // Failed: the exception's frames, through the same chain, then the exception.
+    const failed = out.slice(out.indexOf('Traceback for Task<exception=ZeroDivisionError'));
+    assert.match(failed, /^Traceback for [^\n]*\(most recent call last\):\n  at outer [^\n]*\n  at middle [^\n]*\n  at helper [^\n]*\nZeroDivisionError: division by zero\n/, failed);
   } finally {
     await kill_all(p);
   }
