@@ -147,10 +147,11 @@ export function accept_deflate_offer(values: readonly string[], options: Deflate
     for (const [key, value] of params) {
       if (seen.has(key)) continue offers; // a parameter twice: an invalid offer (RFC 7692 7)
       seen.add(key);
+      const bits = window_bits(value);
       if (key === 'server_no_context_takeover' && value === null) server_nct = true;
       else if (key === 'client_no_context_takeover' && value === null) continue;
-      else if (key === 'server_max_window_bits' && window_bits(value) !== null && window_bits(value)! >= 9) server_bits = window_bits(value);
-      else if (key === 'client_max_window_bits' && (value === null || window_bits(value) !== null)) continue;
+      else if (key === 'server_max_window_bits' && bits !== null && bits >= 9) server_bits = bits; // 8: see the header
+      else if (key === 'client_max_window_bits' && (value === null || bits !== null)) continue;
       else continue offers; // unknown, or a value we cannot honour
     }
     const client_nct = options.client_no_context_takeover === true;
@@ -182,8 +183,9 @@ export function accept_deflate_response(values: readonly string[]): DeflateParam
   for (const [key, value] of extensions[0]![1]) {
     if (seen.has(key)) throw new Error(`permessage-deflate: the parameter ${key} twice`);
     seen.add(key);
+    const bits = window_bits(value);
     if ((key === 'server_no_context_takeover' || key === 'client_no_context_takeover') && value === null) result[key] = true;
-    else if ((key === 'server_max_window_bits' || key === 'client_max_window_bits') && window_bits(value) !== null) result[key] = window_bits(value);
+    else if ((key === 'server_max_window_bits' || key === 'client_max_window_bits') && bits !== null) result[key] = bits;
     else throw new Error(`permessage-deflate: the server answered with ${value === null ? key : `${key}=${value}`}, which we did not offer`);
   }
   if (result.client_max_window_bits === 8) throw new Error('permessage-deflate: the server asked for client_max_window_bits=8, which zlib cannot produce');
