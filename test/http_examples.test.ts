@@ -161,14 +161,25 @@ async function start_srv(site: Site, ...extra: string[]): Promise<[Program, numb
   return [srv, Number(m[1]), Number(m[2])];
 }
 
-// ---- srv.ts ----
-
-test('srv.ts: files, HEAD, listings, index.html, redirects, 404 and 405, keep-alive', async () => {
+/** Runs `body` against srv.ts serving a fresh site (started with `extra`); afterwards the server is
+ * killed and the site removed, whatever happened. */
+async function with_srv(body: (port: number, site: Site, pid: number) => Promise<void>, ...extra: string[]): Promise<void> {
   const site = make_site();
   let srv: Program | undefined;
   try {
-    let port: number;
-    [srv, port] = await start_srv(site);
+    let port: number, pid: number;
+    [srv, port, pid] = await start_srv(site, ...extra);
+    await body(port, site, pid);
+  } finally {
+    await kill_all(srv);
+    site.cleanup();
+  }
+}
+
+// ---- srv.ts ----
+
+test('srv.ts: files, HEAD, listings, index.html, redirects, 404 and 405, keep-alive', async () => {
+  await with_srv(async (port, site) => {
     let r = await get(port, '/hello.txt');
     assert.is(r.status, 200);
     assert.is(r.body.toString(), 'hello world\n');
@@ -220,18 +231,11 @@ test('srv.ts: files, HEAD, listings, index.html, redirects, 404 and 405, keep-al
     const [second] = parse_reply(raw, next);
     assert.is(first.body.toString(), 'hello world\n');
     assert.is(second.body.toString(), 'spaces\n');
-  } finally {
-    await kill_all(srv);
-    site.cleanup();
-  }
+  });
 });
 
 test('srv.ts: every way out of the root is refused, and the secret never comes back', async () => {
-  const site = make_site();
-  let srv: Program | undefined;
-  try {
-    let port: number;
-    [srv, port] = await start_srv(site);
+  await with_srv(async (port, site) => {
     const cases: Array<[string, number]> = [
       ['/../outside/secret.txt', 403],
       ['/sub/../../outside/secret.txt', 403],
@@ -274,18 +278,11 @@ test('srv.ts: every way out of the root is refused, and the secret never comes b
     assert.ok(encoded.stdout.endsWith('\n403'), encoded.stdout);
     // The server is still fine after all that.
     assert.is((await get(port, '/hello.txt')).body.toString(), 'hello world\n');
-  } finally {
-    await kill_all(srv);
-    site.cleanup();
-  }
+  });
 });
 
 test('srv.ts: gzip and deflate when accepted, for text types only', async () => {
-  const site = make_site();
-  let srv: Program | undefined;
-  try {
-    let port: number;
-    [srv, port] = await start_srv(site);
+  await with_srv(async (port, site) => {
     let r = await get(port, '/big.txt', ['Accept-Encoding: gzip']);
     assert.is(r.status, 200);
     assert.is(r.headers.get('content-encoding'), 'gzip');
@@ -308,18 +305,11 @@ test('srv.ts: gzip and deflate when accepted, for text types only', async () => 
     const c = await run('curl', ['-s', '--compressed', '-D', '-', `http://127.0.0.1:${port}/sub/`]);
     assert.match(c.stdout, /content-encoding: gzip/i);
     assert.match(c.stdout, /<a href="a%20b\.txt">/);
-  } finally {
-    await kill_all(srv);
-    site.cleanup();
-  }
+  });
 });
 
 test('srv.ts: byte ranges: 206 with Content-Range, suffix and open ends, 416 past the end, If-Range, curl -r and -C -', async () => {
-  const site = make_site();
-  let srv: Program | undefined;
-  try {
-    let port: number;
-    [srv, port] = await start_srv(site);
+  await with_srv(async (port, site) => {
     const range = (spec: string, extra: string[] = [], method = 'GET') => get(port, '/hello.txt', [`Range: ${spec}`, ...extra], method);
     let r = await range('bytes=0-4');
     assert.equal([r.status, r.headers.get('content-range'), r.body.toString()], [206, 'bytes 0-4/12', 'hello']);
@@ -368,18 +358,11 @@ test('srv.ts: byte ranges: 206 with Content-Range, suffix and open ends, 416 pas
     const resumed = await run('curl', ['-s', '-C', '-', '-o', partial, `http://127.0.0.1:${port}/big.bin`]);
     assert.is(resumed.code, 0, resumed.stderr);
     assert.ok(readFileSync(partial).equals(site.big), 'curl -C - completed the file');
-  } finally {
-    await kill_all(srv);
-    site.cleanup();
-  }
+  });
 });
 
 test('srv.ts: large files arrive whole; clients that leave mid-file cost no fd', async () => {
-  const site = make_site();
-  let srv: Program | undefined;
-  try {
-    let port: number, pid: number;
-    [srv, port, pid] = await start_srv(site);
+  await with_srv(async (port, site, pid) => {
     const r = await get(port, '/big.bin');
     assert.is(r.headers.get('content-length'), String(site.big.length));
     assert.ok(r.body.equals(site.big), 'the 3 MiB file arrives whole');
@@ -401,26 +384,19 @@ test('srv.ts: large files arrive whole; clients that leave mid-file cost no fd',
       sock.on('error', reject);
     });
     assert.ok(parse_reply(slow)[0].body.equals(site.big));
-  } finally {
-    await kill_all(srv);
-    site.cleanup();
-  }
+  });
 });
 
 test('srv.ts --ssl: served over TLS to curl', async () => {
-  const site = make_site();
   const certs = make_certs();
-  let srv: Program | undefined;
   try {
-    let port: number;
-    [srv, port] = await start_srv(site, '--ssl', '--sslcert', certs.server_cert, '--sslkey', certs.server_key);
-    const r = await run('curl', ['-s', '--cacert', certs.ca, `https://localhost:${port}/hello.txt`, '--resolve', `localhost:${port}:127.0.0.1`]);
-    assert.is(r.code, 0, r.stderr);
-    assert.is(r.stdout, 'hello world\n');
+    await with_srv(async (port) => {
+      const r = await run('curl', ['-s', '--cacert', certs.ca, `https://localhost:${port}/hello.txt`, '--resolve', `localhost:${port}:127.0.0.1`]);
+      assert.is(r.code, 0, r.stderr);
+      assert.is(r.stdout, 'hello world\n');
+    }, '--ssl', '--sslcert', certs.server_cert, '--sslkey', certs.server_key);
   } finally {
-    await kill_all(srv);
     certs.cleanup();
-    site.cleanup();
   }
 });
 
